@@ -1,0 +1,170 @@
+#pragma once
+// FlashAttention-2 forward (Dao, 2023), assembled from attnkit's blocks.
+//
+// Grid: (query block, head, batch), the longest query blocks first. Each CTA keeps its Q tile
+// in shared memory and walks the K/V blocks its rows can see, from the last one down (the
+// masked blocks at the diagonal and the sequence end come first, the full ones after).
+// Split-Q: each warp owns kWarpRows query rows, so the softmax statistics never leave the
+// warp. The output accumulator stays unnormalized until the end; only LSE is saved.
+//
+//   for each K/V block j (double-buffered: block j-1 loads while j is computed)
+//     S   = Q Kⱼᵀ                      (warp_gemm, fp32 accumulators)
+//     S   = score_mod(S), mask          (variant hooks; masks only on partial tiles)
+//     P   = exp2(S·c − m·c); O *= exp2(Δm·c); l updated          (online softmax)
+//     O  += P Vⱼ                        (P reused from registers as the A operand)
+//   O /= l;  LSE = m + log l
+
+#include "../core/math.cuh"
+#include "../mask/attention_mask.cuh"
+#include "../mma/accumulator_store.cuh"
+#include "../mma/row_reduce.cuh"
+#include "../mma/warp_gemm.cuh"
+#include "../softmax/online_softmax.cuh"
+#include "../tile/global_to_shared.cuh"
+#include "../tile/shared_to_global.cuh"
+#include "fa2_forward_config.cuh"
+#include "sequence.cuh"
+
+namespace attnkit::fa2 {
+
+// `problem.softmax_scale` must already be resolved (> 0): the launcher does it.
+template <class Config, class Variant>
+__global__ void __launch_bounds__(Config::kThreads)
+    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant) {
+  using Element = typename Config::Element;
+  using QLayout = typename Config::QLayout;
+  using KVLayout = typename Config::KVLayout;
+  constexpr int kBlockM = Config::kBlockM;
+  constexpr int kBlockN = Config::kBlockN;
+
+  extern __shared__ __align__(128) unsigned char shared_bytes[];
+  Element* const q_tile = reinterpret_cast<Element*>(shared_bytes);
+  Element* const kv_tiles = q_tile + Config::kQElements;  // stage s: K at 2s, V at 2s + 1
+  auto k_tile = [&](int stage) { return kv_tiles + (2 * stage) * Config::kKVElements; };
+  auto v_tile = [&](int stage) { return kv_tiles + (2 * stage + 1) * Config::kKVElements; };
+
+  const int m_block = gridDim.x - 1 - blockIdx.x;
+  const int head = blockIdx.y;
+  const int batch = blockIdx.z;
+  const SequenceSpan span = locate_sequence(problem, batch);
+  const int seqlen_q = span.seqlen_q;
+  const int seqlen_k = span.seqlen_k;
+  const int q_begin = m_block * kBlockM;
+  if (q_begin >= seqlen_q) return;  // varlen: this entry is shorter than the longest
+  const int q_end = min(q_begin + kBlockM, seqlen_q);
+
+  const bool varlen = problem.cu_seqlens_q != nullptr;
+  const int head_kv = head / (problem.heads_q / problem.heads_kv);
+  const Element* const q_global = sequence_start<const Element>(problem.q, span.q_row_offset, batch, head, varlen) +
+                                  q_begin * problem.q.row_stride;
+  const Element* const k_global = sequence_start<const Element>(problem.k, span.k_row_offset, batch, head_kv, varlen);
+  const Element* const v_global = sequence_start<const Element>(problem.v, span.k_row_offset, batch, head_kv, varlen);
+
+  // The K/V blocks the band lets these rows see; tiles outside it are never loaded.
+  const BandMask band = problem.band;
+  const int key_begin = band.first_key(q_begin, seqlen_q, seqlen_k);
+  const int key_end = band.end_key(q_end, seqlen_q, seqlen_k);
+  const int n_first = key_begin / kBlockN;
+  const int n_blocks = key_end > key_begin ? ceil_div(key_end, kBlockN) - n_first : 0;
+
+  const int thread = threadIdx.x;
+  const int lane = thread % 32;
+  const int warp_row0 = (thread / 32) * Config::kWarpRows;
+
+  auto load_kv_block = [&](int n_block, int stage) {
+    const int key0 = n_block * kBlockN;
+    load_tile_async<KVLayout, Config::kThreads>(k_tile(stage), k_global + key0 * problem.k.row_stride,
+                                                problem.k.row_stride, seqlen_k - key0, thread);
+    load_tile_async<KVLayout, Config::kThreads>(v_tile(stage), v_global + key0 * problem.v.row_stride,
+                                                problem.v.row_stride, seqlen_k - key0, thread);
+  };
+
+  load_tile_async<QLayout, Config::kThreads>(q_tile, q_global, problem.q.row_stride, seqlen_q - q_begin, thread);
+  if (n_blocks > 0) load_kv_block(n_first + n_blocks - 1, 0);
+  cp_async_commit();
+
+  typename Config::OutputTile o;
+  o.fill(0.f);
+  OnlineSoftmax<Config::OutputTile::kThreadRows> softmax;
+  softmax.reset();
+  const float scale = problem.softmax_scale;
+  // With a score_mod the logits are scaled before the hook, so only log2(e) remains to apply.
+  const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
+
+  for (int i = 0; i < n_blocks; ++i) {
+    const int n_block = n_first + n_blocks - 1 - i;
+    const int stage = i % Config::kStages;
+    if (i + 1 < n_blocks) load_kv_block(n_block - 1, (i + 1) % Config::kStages);
+    cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning "block i is here"
+    cp_async_wait<1>();
+    __syncthreads();  // block i (and Q) written by every thread's copies
+
+    const int k_begin = n_block * kBlockN;
+    const TileClass tile_class = classify_tile(band, variant, batch, head,
+                                               TileBounds{q_begin, q_begin + kBlockM, k_begin, k_begin + kBlockN},
+                                               seqlen_q, seqlen_k);
+    if (tile_class != TileClass::skip) {
+      typename Config::ScoreTile s;
+      s.fill(0.f);
+      gemm_a_bt<Element, QLayout, KVLayout>(s, q_tile, warp_row0, k_tile(stage), lane);
+
+      const int q_row0 = q_begin + warp_row0;
+      if constexpr (Variant::has_score_mod) {
+        s.for_each(lane, [&](int row, int col, float& score) {
+          score = variant.score_mod(score * scale, batch, head, q_row0 + row, k_begin + col);
+        });
+      }
+      if (tile_class == TileClass::partial) {
+        // The band keeps an interval of keys per row: two compares per element.
+#pragma unroll
+        for (int r = 0; r < Config::ScoreTile::kThreadRows; ++r) {
+          const int q = q_row0 + Config::ScoreTile::tile_row(lane, r);
+          const int key_first = band.row_first_key(q, seqlen_q, seqlen_k) - k_begin;
+          const int key_end = band.row_end_key(q, seqlen_q, seqlen_k) - k_begin;
+#pragma unroll
+          for (int c = 0; c < Config::ScoreTile::kThreadCols; ++c) {
+            const int col = Config::ScoreTile::tile_col(lane, c);
+            bool keep = col >= key_first && col < key_end;
+            if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q, k_begin + col);
+            if (!keep) s.at(r, c) = negative_infinity();
+          }
+        }
+      }
+
+      float o_rescale[Config::OutputTile::kThreadRows];
+      softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
+      o.scale_rows(o_rescale);
+      gemm_regs_b<Element, KVLayout>(o, to_operand_a<Element>(s), v_tile(stage), lane);
+    }
+    __syncthreads();  // every warp is done with this stage before iteration i + 1 refills it
+  }
+  // When no K/V block was visible the Q copies (issued by all threads, into every warp's rows)
+  // may still be landing where O is about to be staged.
+  cp_async_wait<0>();
+  __syncthreads();
+
+  float o_normalizer[Config::OutputTile::kThreadRows];
+  float lse[Config::OutputTile::kThreadRows];
+  softmax.finalize(scale_log2, AccumulatorRowReduce{}, o_normalizer, lse);
+  o.scale_rows(o_normalizer);
+
+  // O leaves through this warp's own rows of the Q tile (only this warp ever read them), then
+  // as 16-byte rows to global memory.
+  store_accumulator<Element, QLayout>(o, q_tile, warp_row0, lane);
+  __syncwarp();
+  Element* const o_global =
+      sequence_start<Element>(problem.o, span.q_row_offset, batch, head, varlen) + q_begin * problem.o.row_stride;
+  store_rows<QLayout, Config::kWarpRows, 32>(q_tile, o_global, problem.o.row_stride, warp_row0, q_end - q_begin,
+                                             lane);
+
+  if (problem.lse != nullptr && layout::lane_in_group(lane) == 0) {
+    float* const lse_global = lse_start(problem, span, batch, head) + q_begin;
+#pragma unroll
+    for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) {
+      const int row = warp_row0 + Config::OutputTile::tile_row(lane, r);
+      if (q_begin + row < q_end) lse_global[row] = lse[r];
+    }
+  }
+}
+
+}  // namespace attnkit::fa2

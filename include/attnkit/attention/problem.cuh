@@ -1,0 +1,103 @@
+#pragma once
+// The problem description every attention kernel and reference takes: where Q, K, V, O and
+// LSE live, their shapes and strides, and the mask. A plain struct: it is copied to the
+// device as a kernel argument.
+//
+// Shapes (logical):  Q, O: (batch, seqlen_q, heads_q, head_dim)
+//                    K, V: (batch, seqlen_k, heads_kv, head_dim)
+//                    LSE:  (batch, heads_q, seqlen_q), float, natural log
+// Any strides work as long as head_dim has unit stride and every other stride keeps rows
+// 16-byte aligned, so BSHD and BHSD layouts (and slices of packed QKV) are all accepted.
+//
+// Varlen: with cu_seqlens_q / cu_seqlens_k set (device arrays of batch + 1 prefix offsets),
+// entry b holds rows [cu_seqlens[b], cu_seqlens[b+1]) of a packed (total, heads, head_dim)
+// tensor; batch strides are then unused, seqlen_q / seqlen_k are the maximum lengths, and LSE
+// is laid out (heads_q, total_q) by offsetting rows by cu_seqlens_q[b] (lse_batch_stride
+// unused).
+//
+// GQA / MQA: heads_kv may divide heads_q; query head h reads K/V head h / (heads_q / heads_kv).
+
+#include <cmath>
+#include <cstdint>
+
+#include "../core/element.cuh"
+#include "../mask/band.cuh"
+
+namespace attnkit {
+
+// A strided (batch, row, head, head_dim) view; strides are in elements.
+struct TensorRef {
+  void* data = nullptr;
+  int64_t batch_stride = 0;
+  int64_t row_stride = 0;
+  int64_t head_stride = 0;
+};
+
+struct AttentionProblem {
+  DType dtype = DType::bf16;
+  int batch = 0;
+  int heads_q = 0;
+  int heads_kv = 0;
+  int seqlen_q = 0;  // with varlen: the longest sequence
+  int seqlen_k = 0;
+  int head_dim = 0;
+
+  TensorRef q, k, v;  // read
+  TensorRef o;        // written
+
+  float* lse = nullptr;  // optional output
+  int64_t lse_batch_stride = 0;
+  int64_t lse_head_stride = 0;
+
+  const int* cu_seqlens_q = nullptr;  // optional, batch + 1 entries each
+  const int* cu_seqlens_k = nullptr;
+
+  float softmax_scale = 0.f;  // 0 means 1/sqrt(head_dim)
+  BandMask band = BandMask::none();
+
+  bool varlen() const { return cu_seqlens_q != nullptr; }
+  float effective_scale() const;
+};
+
+// Fills strides for contiguous BSHD tensors (the flash-attn layout), with LSE as
+// (batch, heads_q, seqlen_q), or (heads_q, total_q) when varlen.
+AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k,
+                                   int head_dim, const void* q, const void* k, const void* v, void* o,
+                                   float* lse = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+
+inline float AttentionProblem::effective_scale() const {
+  return softmax_scale != 0.f ? softmax_scale : 1.f / std::sqrt(static_cast<float>(head_dim));
+}
+
+inline AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv, int seqlen_q,
+                                          int seqlen_k, int head_dim, const void* q, const void* k, const void* v,
+                                          void* o, float* lse) {
+  AttentionProblem p;
+  p.dtype = dtype;
+  p.batch = batch;
+  p.heads_q = heads_q;
+  p.heads_kv = heads_kv;
+  p.seqlen_q = seqlen_q;
+  p.seqlen_k = seqlen_k;
+  p.head_dim = head_dim;
+  auto bshd = [&](const void* data, int seqlen, int heads) {
+    TensorRef t;
+    t.data = const_cast<void*>(data);
+    t.head_stride = head_dim;
+    t.row_stride = static_cast<int64_t>(heads) * head_dim;
+    t.batch_stride = static_cast<int64_t>(seqlen) * t.row_stride;
+    return t;
+  };
+  p.q = bshd(q, seqlen_q, heads_q);
+  p.k = bshd(k, seqlen_k, heads_kv);
+  p.v = bshd(v, seqlen_k, heads_kv);
+  p.o = bshd(o, seqlen_q, heads_q);
+  p.lse = lse;
+  p.lse_head_stride = seqlen_q;
+  p.lse_batch_stride = static_cast<int64_t>(heads_q) * seqlen_q;
+  return p;
+}
+
+}  // namespace attnkit

@@ -1,0 +1,43 @@
+#pragma once
+// attnkit: composable building blocks for fused attention kernels. This header includes every
+// block and kernel launcher; each header under attnkit/ also stands alone.
+
+// core: element types, math, configuration macros, host errors
+#include "core/config.cuh"
+#include "core/element.cuh"
+#include "core/error.cuh"
+#include "core/math.cuh"
+
+// layout: pure index math (swizzles, mma fragment ownership)
+#include "layout/mma_fragment.cuh"
+#include "layout/swizzle.cuh"
+
+// tile: moving tiles between global memory, shared memory and registers
+#include "tile/cp_async.cuh"
+#include "tile/global_to_shared.cuh"
+#include "tile/ldmatrix.cuh"
+#include "tile/shared_to_global.cuh"
+
+// mma: warp-level tensor-core products and register tiles
+#include "mma/accumulator_store.cuh"
+#include "mma/mma_sync.cuh"
+#include "mma/register_tile.cuh"
+#include "mma/row_reduce.cuh"
+#include "mma/warp_gemm.cuh"
+
+// softmax: the online-softmax accumulator
+#include "softmax/online_softmax.cuh"
+
+// mask: band (causal, window), tile classification, variants
+#include "mask/alibi.cuh"
+#include "mask/attention_mask.cuh"
+#include "mask/band.cuh"
+#include "mask/softcap.cuh"
+#include "mask/tile_class.cuh"
+#include "mask/variant.cuh"
+
+// attention: problem description, validation, kernels and launchers
+#include "attention/fa2_forward.cuh"
+#include "attention/problem.cuh"
+#include "attention/sequence.cuh"
+#include "attention/validate.cuh"

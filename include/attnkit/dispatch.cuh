@@ -1,0 +1,42 @@
+#pragma once
+// Runtime dispatch: one call for every supported (element type, head dim), for users who pick
+// shapes at run time. Including this header instantiates every FA2 forward kernel (12 of them):
+// include it in one translation unit of your program and call from there.
+//
+//   attnkit::AttentionProblem problem = attnkit::make_bshd_problem(...);
+//   problem.band = attnkit::BandMask::causal();
+//   attnkit::forward(problem, stream);
+
+#include <cuda_runtime_api.h>
+
+#include "attention/fa2_forward.cuh"
+
+namespace attnkit {
+
+namespace detail {
+template <class Element>
+void forward_for_head_dim(const AttentionProblem& problem, cudaStream_t stream) {
+  switch (problem.head_dim) {
+    case 32: return fa2::forward<Element, 32>(problem, NoVariant{}, stream);
+    case 64: return fa2::forward<Element, 64>(problem, NoVariant{}, stream);
+    case 96: return fa2::forward<Element, 96>(problem, NoVariant{}, stream);
+    case 128: return fa2::forward<Element, 128>(problem, NoVariant{}, stream);
+    case 192: return fa2::forward<Element, 192>(problem, NoVariant{}, stream);
+    case 256: return fa2::forward<Element, 256>(problem, NoVariant{}, stream);
+    default:
+      fail("head_dim = ", problem.head_dim, " is not supported (supported: 32, 64, 96, 128, 192, 256)");
+  }
+}
+}  // namespace detail
+
+// Attention forward: O (and LSE when problem.lse is set) from Q, K, V, with the problem's
+// band mask (causal / sliding window), GQA, varlen and softmax scale.
+inline void forward(const AttentionProblem& problem, cudaStream_t stream = nullptr) {
+  switch (problem.dtype) {
+    case DType::f16: return detail::forward_for_head_dim<half_t>(problem, stream);
+    case DType::bf16: return detail::forward_for_head_dim<bfloat16_t>(problem, stream);
+  }
+  detail::fail("unknown dtype ", static_cast<int>(problem.dtype));
+}
+
+}  // namespace attnkit

@@ -1,0 +1,31 @@
+#pragma once
+// Register→shared store of an fp32 accumulator, rounded to 16-bit elements, into a swizzled
+// tile: each lane writes its two adjacent columns as one 32-bit word. The pair never straddles
+// a 16-byte chunk, and the 8 rows of a group land in 8 different swizzle slots, so the store is
+// free of bank conflicts. A second pass (tile/shared_to_global.cuh) then writes whole 16-byte
+// chunks to global memory, which the fragment layout could not do directly.
+
+#include <cstdint>
+
+#include "../layout/mma_fragment.cuh"
+#include "register_tile.cuh"
+
+namespace attnkit {
+
+template <class Element, class SmemLayout, int MTiles, int NTiles>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void store_accumulator(const AccumulatorTile<MTiles, NTiles>& acc,
+                                                          Element* shared_tile, int row0, int lane) {
+  static_assert(SmemLayout::kCols == 8 * NTiles, "accumulator width must match the tile's");
+#pragma unroll
+  for (int m = 0; m < MTiles; ++m)
+#pragma unroll
+    for (int n = 0; n < NTiles; ++n)
+#pragma unroll
+      for (int i = 0; i < 4; i += 2) {
+        const layout::Coord c = layout::mma_c_coord(lane, i);
+        *reinterpret_cast<uint32_t*>(shared_tile + SmemLayout::offset(row0 + m * 16 + c.row, n * 8 + c.col)) =
+            pack2<Element>(acc.v[m][n][i], acc.v[m][n][i + 1]);
+      }
+}
+
+}  // namespace attnkit

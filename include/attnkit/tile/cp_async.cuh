@@ -1,0 +1,45 @@
+#pragma once
+// Ampere's asynchronous global→shared copy (cp.async), 16 bytes per thread, with the commit /
+// wait-group protocol that lets a multi-stage pipeline keep several tiles in flight.
+
+#include <cstdint>
+
+#include "../core/config.cuh"
+
+namespace attnkit {
+
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE uint32_t shared_address(const void* pointer) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
+}
+
+// cp.async.cg.shared.global [dst], [src], 16, src_size
+// .cg caches in L2 only: each tile is read once per CTA, so L1 would only be polluted.
+// With `valid` false the source size is 0 and the 16 destination bytes are zero-filled: rows
+// past the end of a sequence read as zeros (V must not hold garbage that 0 · NaN would spread).
+// `global` must still be a valid address when !valid; callers pass the tile's base.
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_16(void* shared, const void* global, bool valid) {
+#if ATTNKIT_DEVICE_SM80
+  const int source_bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(shared)), "l"(global),
+               "r"(source_bytes)
+               : "memory");
+#endif
+}
+
+// Closes the group of copies issued since the last commit.
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_commit() {
+#if ATTNKIT_DEVICE_SM80
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Waits until at most `Pending` committed groups are still in flight (this thread's copies
+// only: a __syncthreads must follow before other threads read the tile).
+template <int Pending>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_wait() {
+#if ATTNKIT_DEVICE_SM80
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
+#endif
+}
+
+}  // namespace attnkit

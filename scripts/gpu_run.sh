@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One command on a GPU machine: configure and build everything with ninja, run every test
+# (GPU tests included) and the benchmarks, and write the results under OUT_DIR:
+#   ctest.log, ctest.xml            the test run (JUnit XML)
+#   bench_<name>.json               one Google Benchmark JSON per benchmark executable
+#   peers.json, peers.log           PyTorch SDPA / FlexAttention on the same grid (with --peers)
+#   summary.txt                     a short table of TFLOP/s per benchmark row
+#
+# usage: scripts/gpu_run.sh OUT_DIR [--preset NAME] [--peers PATH/TO/peers.py] [--peers-args "..."]
+#                                   [--bench-filter REGEX] [--tests-only] [--bench-only]
+# The preset defaults to h100 (sm_90a only, for H100/H200); `default` builds sm_80 as well.
+set -euo pipefail
+
+out_dir=${1:?usage: scripts/gpu_run.sh OUT_DIR [options]}
+shift
+preset=h100
+peers=""
+peers_args="--no-bwd"
+bench_filter="."
+run_tests=true
+run_bench=true
+while (( $# > 0 )); do
+  case "$1" in
+    --preset) preset=$2; shift 2 ;;
+    --peers) peers=$2; shift 2 ;;
+    --peers-args) peers_args=$2; shift 2 ;;
+    --bench-filter) bench_filter=$2; shift 2 ;;
+    --tests-only) run_bench=false; shift ;;
+    --bench-only) run_tests=false; shift ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mkdir -p "${out_dir}"
+out_dir=$(cd "${out_dir}" && pwd)
+build_dir=build/${preset}
+
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "${out_dir}/gpu.txt" || true
+
+echo "==> configure and build (preset ${preset})"
+cmake --preset "${preset}" > "${out_dir}/configure.log" 2>&1 || { cat "${out_dir}/configure.log"; exit 1; }
+cmake --build --preset "${preset}" -j "$(nproc)" 2>&1 | tail -n 5
+
+status=0
+if [[ "${run_tests}" == true ]]; then
+  echo "==> tests"
+  ctest --test-dir "${build_dir}" --output-on-failure -j 4 --output-junit "${out_dir}/ctest.xml" \
+    > "${out_dir}/ctest.log" 2>&1 || status=$?
+  tail -n 25 "${out_dir}/ctest.log"
+fi
+
+if [[ "${run_bench}" == true ]]; then
+  echo "==> benchmarks"
+  for binary in "${build_dir}"/bench/bench_*; do
+    [[ -x "${binary}" ]] || continue
+    name=$(basename "${binary}")
+    "${binary}" --benchmark_filter="${bench_filter}" --benchmark_min_time=0.3s \
+      --benchmark_out="${out_dir}/${name}.json" --benchmark_out_format=json > "${out_dir}/${name}.log" 2>&1 ||
+      { echo "${name} failed:"; tail -n 20 "${out_dir}/${name}.log"; status=1; }
+  done
+  if [[ -n "${peers}" ]]; then
+    echo "==> peers (${peers} ${peers_args})"
+    # shellcheck disable=SC2086
+    PYTHONUNBUFFERED=1 python3 "${peers}" ${peers_args} --json "${out_dir}/peers.json" > "${out_dir}/peers.log" 2>&1 ||
+      { echo "peers failed:"; tail -n 20 "${out_dir}/peers.log"; }
+  fi
+  python3 scripts/summarize_bench.py "${out_dir}" | tee "${out_dir}/summary.txt"
+fi
+exit "${status}"

@@ -1,0 +1,4 @@
+// FA2 forward, head dim 192: the correctness matrix of fa2_forward_cases.cuh, fp16 and bf16.
+#include "fa2_forward_cases.cuh"
+
+TEST_CASE("fa2 forward, head dim 192", "[fa2][forward][d192]") { attnkit::testing::run_forward_matrix<192>(); }

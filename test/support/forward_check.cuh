@@ -1,0 +1,189 @@
+#pragma once
+// Test support: runs an attention forward kernel on random inputs and checks it against the
+// float64 CPU reference under DESIGN.md's tolerance rule:
+//   max|O - O_ref| <= 2 · max|O_same_precision - O_ref| + slack
+// where O_same_precision is the reference evaluated with 16-bit rounding of S, P and O (what a
+// plain bf16/fp16 implementation computes). LSE is compared directly (it is computed in fp32
+// from the same inputs). Outputs start poisoned; every valid element must be written.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+
+#include "attnkit/attention/problem.cuh"
+#include "attnkit/reference/cpu_attention.cuh"
+#include "attnkit/reference/host_tensor.cuh"
+#include "support/device_array.cuh"
+
+namespace attnkit::testing {
+
+enum class Layout { bshd, bhsd };
+
+struct ForwardCase {
+  int batch = 1;
+  int heads_q = 1;
+  int heads_kv = 1;
+  int seqlen_q = 1;
+  int seqlen_k = 1;
+  BandMask band = BandMask::none();
+  std::vector<int> varlen_q, varlen_k;  // set: varlen with these lengths (batch = their count)
+  double input_stddev = 1.0;            // 3 pushes scaled scores to about ±30
+  Layout layout = Layout::bshd;
+  bool with_lse = true;
+  uint64_t seed = 1;
+
+  std::string describe(int head_dim, const char* dtype) const {
+    std::ostringstream s;
+    s << dtype << " d=" << head_dim << " b=" << batch << " hq=" << heads_q << " hkv=" << heads_kv
+      << " sq=" << seqlen_q << " sk=" << seqlen_k << " band=(" << band.left << "," << band.right << ","
+      << (band.alignment == MaskAlignment::top_left ? "top_left" : "bottom_right") << ")"
+      << (varlen_q.empty() ? "" : " varlen") << (layout == Layout::bhsd ? " bhsd" : "")
+      << " stddev=" << input_stddev;
+    return s.str();
+  }
+};
+
+// Launches the kernel under test.
+using ForwardLauncher = std::function<void(const AttentionProblem&)>;
+
+template <class Element, class HostVariant = NoVariant>
+void check_forward(int head_dim, const ForwardCase& c, const ForwardLauncher& launch,
+                   const HostVariant& host_variant = {}) {
+  const bool varlen = !c.varlen_q.empty();
+  const reference::Shape shape =
+      varlen ? reference::Shape::varlen(c.heads_q, c.heads_kv, head_dim, c.varlen_q, c.varlen_k, c.band)
+             : reference::Shape::dense(c.batch, c.heads_q, c.heads_kv, c.seqlen_q, c.seqlen_k, head_dim, c.band);
+  const int batch = shape.batch;
+  const int64_t total_q = shape.total_q(), total_k = shape.total_k();
+  INFO(c.describe(head_dim, ElementTraits<Element>::name));
+
+  // Inputs in the reference's packed (rows, heads, dim) order, rounded to Element.
+  std::vector<double> q = reference::random_normal(total_q * c.heads_q * head_dim, c.seed, c.input_stddev);
+  std::vector<double> k = reference::random_normal(total_k * c.heads_kv * head_dim, c.seed + 1, c.input_stddev);
+  std::vector<double> v = reference::random_normal(total_k * c.heads_kv * head_dim, c.seed + 2, 1.0);
+  const std::vector<Element> q_elements = round_to_elements<Element>(q);
+  const std::vector<Element> k_elements = round_to_elements<Element>(k);
+  const std::vector<Element> v_elements = round_to_elements<Element>(v);
+
+  // Device tensors. BHSD is tested by transposing the dense BSHD data on the host.
+  auto to_layout = [&](const std::vector<Element>& packed, int seqlen, int heads) {
+    if (c.layout == Layout::bshd) return packed;
+    std::vector<Element> bhsd(packed.size());
+    for (int b = 0; b < batch; ++b)
+      for (int s = 0; s < seqlen; ++s)
+        for (int h = 0; h < heads; ++h)
+          for (int d = 0; d < head_dim; ++d)
+            bhsd[((int64_t(b) * heads + h) * seqlen + s) * head_dim + d] =
+                packed[((int64_t(b) * seqlen + s) * heads + h) * head_dim + d];
+    return bhsd;
+  };
+  DeviceArray<Element> q_device(to_layout(q_elements, c.seqlen_q, c.heads_q));
+  DeviceArray<Element> k_device(to_layout(k_elements, c.seqlen_k, c.heads_kv));
+  DeviceArray<Element> v_device(to_layout(v_elements, c.seqlen_k, c.heads_kv));
+  DeviceArray<Element> o_device(q_elements.size());
+  DeviceArray<float> lse_device(static_cast<std::size_t>(c.heads_q) * total_q);
+  std::vector<int> cu_q = shape.cu_seqlens_q(), cu_k = shape.cu_seqlens_k();
+  DeviceArray<int> cu_q_device(cu_q), cu_k_device(cu_k);
+
+  AttentionProblem problem;
+  problem.dtype = ElementTraits<Element>::dtype;
+  problem.batch = batch;
+  problem.heads_q = c.heads_q;
+  problem.heads_kv = c.heads_kv;
+  problem.head_dim = head_dim;
+  problem.band = c.band;
+  auto tensor = [&](void* data, int seqlen, int heads) {
+    TensorRef t;
+    t.data = data;
+    if (c.layout == Layout::bshd) {
+      t.head_stride = head_dim;
+      t.row_stride = int64_t(heads) * head_dim;
+      t.batch_stride = int64_t(seqlen) * t.row_stride;
+    } else {
+      t.row_stride = head_dim;
+      t.head_stride = int64_t(seqlen) * head_dim;
+      t.batch_stride = int64_t(heads) * t.head_stride;
+    }
+    return t;
+  };
+  if (varlen) {
+    problem.seqlen_q = *std::max_element(c.varlen_q.begin(), c.varlen_q.end());
+    problem.seqlen_k = *std::max_element(c.varlen_k.begin(), c.varlen_k.end());
+    problem.cu_seqlens_q = cu_q_device.get();
+    problem.cu_seqlens_k = cu_k_device.get();
+  } else {
+    problem.seqlen_q = c.seqlen_q;
+    problem.seqlen_k = c.seqlen_k;
+  }
+  problem.q = tensor(q_device.get(), c.seqlen_q, c.heads_q);
+  problem.k = tensor(k_device.get(), c.seqlen_k, c.heads_kv);
+  problem.v = tensor(v_device.get(), c.seqlen_k, c.heads_kv);
+  problem.o = tensor(o_device.get(), c.seqlen_q, c.heads_q);
+  if (c.with_lse) {
+    problem.lse = lse_device.get();
+    // (heads_q, total_q) for varlen; for dense the same memory read as (batch, heads, seqlen)
+    problem.lse_head_stride = varlen ? total_q : c.seqlen_q;
+    problem.lse_batch_stride = int64_t(c.heads_q) * c.seqlen_q;
+  }
+
+  launch(problem);
+  ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
+
+  // Back to the reference's packed order.
+  std::vector<Element> o_raw = o_device.download();
+  std::vector<double> o(o_raw.size());
+  for (int b = 0; b < batch; ++b) {
+    const int64_t row0 = shape.offset_q(b);
+    for (int s = 0; s < shape.seqlen_q(b); ++s)
+      for (int h = 0; h < c.heads_q; ++h)
+        for (int d = 0; d < head_dim; ++d) {
+          const int64_t packed = ((row0 + s) * c.heads_q + h) * head_dim + d;
+          const int64_t stored = c.layout == Layout::bshd
+                                     ? packed
+                                     : ((int64_t(b) * c.heads_q + h) * c.seqlen_q + s) * head_dim + d;
+          o[packed] = to_double(o_raw[stored]);
+        }
+  }
+
+  const reference::ForwardResult exact = reference::forward(shape, q, k, v, host_variant);
+  const reference::ForwardResult rounded =
+      reference::forward(shape, q, k, v, host_variant, reference::RoundedLike<Element>{});
+
+  REQUIRE_FALSE(reference::any_nan(o));  // every element written, no NaN produced
+  const double error = reference::max_abs_diff(o, exact.o);
+  const double baseline = reference::max_abs_diff(rounded.o, exact.o);
+  const double slack = 1e-3 * std::max(1.0, reference::max_abs(exact.o));
+  INFO("max |O - O_ref| = " << error << ", same-precision baseline = " << baseline << ", slack = " << slack);
+  CHECK(error <= 2.0 * baseline + slack);
+
+  if (c.with_lse) {
+    const std::vector<float> lse_raw = lse_device.download();
+    double lse_error = 0.0;
+    int64_t mismatched_infinities = 0;
+    for (int b = 0; b < batch; ++b)
+      for (int h = 0; h < c.heads_q; ++h)
+        for (int s = 0; s < shape.seqlen_q(b); ++s) {
+          const double expected = exact.lse[h * total_q + shape.offset_q(b) + s];
+          const int64_t stored = varlen ? h * total_q + shape.offset_q(b) + s
+                                        : (int64_t(b) * c.heads_q + h) * c.seqlen_q + s;
+          const double actual = lse_raw[stored];
+          if (std::isinf(expected) || std::isinf(actual) || std::isnan(actual)) {
+            if (!(std::isinf(expected) && std::isinf(actual) && (expected < 0) == (actual < 0)))
+              ++mismatched_infinities;
+          } else {
+            lse_error = std::max(lse_error, std::abs(actual - expected) / std::max(1.0, std::abs(expected)));
+          }
+        }
+    INFO("max relative LSE error = " << lse_error << ", rows with -inf/NaN mismatch = " << mismatched_infinities);
+    CHECK(mismatched_infinities == 0);
+    CHECK(lse_error <= 1e-4);
+  }
+}
+
+}  // namespace attnkit::testing
