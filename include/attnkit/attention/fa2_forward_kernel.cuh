@@ -94,10 +94,14 @@ __global__ void __launch_bounds__(Config::kThreads)
   for (int i = 0; i < n_blocks; ++i) {
     const int n_block = n_first + n_blocks - 1 - i;
     const int stage = i % Config::kStages;
-    if (i + 1 < n_blocks) load_kv_block(n_block - 1, (i + 1) % Config::kStages);
-    cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning "block i is here"
-    cp_async_wait<1>();
-    __syncthreads();  // block i (and Q) written by every thread's copies
+    // One barrier per block does both jobs: block i (and Q) has landed from every thread's
+    // copies, and every warp is done with block i - 1, whose stage the next copy overwrites.
+    cp_async_wait<0>();
+    __syncthreads();
+    if (i + 1 < n_blocks) {
+      load_kv_block(n_block - 1, (i + 1) % Config::kStages);
+      cp_async_commit();
+    }
 
     const int k_begin = n_block * kBlockN;
     const TileClass tile_class = classify_tile(band, variant, batch, head,
@@ -133,15 +137,21 @@ __global__ void __launch_bounds__(Config::kThreads)
 
       float o_rescale[Config::OutputTile::kThreadRows];
       softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
-      o.scale_rows(o_rescale);
+      // Once the row maxima settle (most blocks of a long row) every factor is exactly 1:
+      // skip the multiply of the whole O accumulator when that holds for the entire warp.
+      bool rescale_needed = false;
+#pragma unroll
+      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
+      if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
       gemm_regs_b<Element, KVLayout>(o, to_operand_a<Element>(s), v_tile(stage), lane);
     }
-    __syncthreads();  // every warp is done with this stage before iteration i + 1 refills it
   }
   // When no K/V block was visible the Q copies (issued by all threads, into every warp's rows)
   // may still be landing where O is about to be staged.
-  cp_async_wait<0>();
-  __syncthreads();
+  if (n_blocks == 0) {
+    cp_async_wait<0>();
+    __syncthreads();
+  }
 
   float o_normalizer[Config::OutputTile::kThreadRows];
   float lse[Config::OutputTile::kThreadRows];

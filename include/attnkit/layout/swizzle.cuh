@@ -19,7 +19,8 @@
 //
 // ldmatrix reads one chunk from each of 8 consecutive rows (starting at a multiple of 8): the
 // XOR sends them to 8 different slots. 8 consecutive threads of a cp.async copy write 8
-// consecutive chunks of one row (or of two rows in a P = 4 panel): again 8 different slots.
+// consecutive chunks of one row (or of two rows, or of two panels of one row, in P = 4
+// panels, where odd panels swap the two rows of each line): again 8 different slots.
 
 #include "../core/config.cuh"
 
@@ -45,7 +46,11 @@ struct SwizzledTile {
   ATTNKIT_HOST_DEVICE static constexpr int chunk_offset(int row, int chunk) {
     const int panel = chunk / kPanelChunks;
     const int slot = (chunk % kPanelChunks) ^ ((row / kRowsPerLine) % kPanelChunks);
-    return ((panel * Rows + row) * kPanelChunks + slot) * kChunkElements;
+    // With two rows per line, odd panels swap the rows of each line: a cp.async group that
+    // writes chunks 0..3 of panel 0 and 0..3 of panel 1 of the same row (head dim 96) would
+    // otherwise land twice in the same half of a line.
+    const int stored_row = kRowsPerLine == 2 ? row ^ (panel & 1) : row;
+    return ((panel * Rows + stored_row) * kPanelChunks + slot) * kChunkElements;
   }
 
   // Offset, in elements, of element (row, col).
@@ -64,9 +69,13 @@ struct SwizzledTile {
   // step's own low chunk bits (bits 4..6 of the byte offset) and the rest is a constant add:
   // with both steps known at compile time each ldmatrix address is one LOP3 off a per-lane
   // base, instead of a full index computation the compiler would hoist and keep live.
+  // (In two-row-per-line panels, an odd number of panels crossed also flips the row within the
+  // line: bit 6.)
   ATTNKIT_HOST_DEVICE static constexpr unsigned step(unsigned lane_offset, int row_step, int chunk_step) {
-    return (lane_offset ^ (static_cast<unsigned>(chunk_step % kPanelChunks) << 4)) +
-           static_cast<unsigned>((row_step + (chunk_step / kPanelChunks) * Rows) * kPanelChunks * 16);
+    const unsigned panels_crossed = static_cast<unsigned>(chunk_step / kPanelChunks);
+    const unsigned row_flip = kRowsPerLine == 2 ? (panels_crossed & 1u) << 6 : 0u;
+    return (lane_offset ^ (static_cast<unsigned>(chunk_step % kPanelChunks) << 4) ^ row_flip) +
+           static_cast<unsigned>((row_step + panels_crossed * Rows) * kPanelChunks * 16);
   }
 };
 

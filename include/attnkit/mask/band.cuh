@@ -70,9 +70,9 @@ struct BandMask {
   ATTNKIT_HOST_DEVICE constexpr TileClass classify(TileBounds t, int seqlen_q, int seqlen_k) const {
     const int q_end = t.q_end < seqlen_q ? t.q_end : seqlen_q;
     const int k_last = t.k_end - 1;
-    if (q_end <= t.q_begin || t.k_begin >= end_key(q_end, seqlen_q, seqlen_k) ||
-        k_last < first_key(t.q_begin, seqlen_q, seqlen_k))
-      return TileClass::skip;
+    const int first = first_key(t.q_begin, seqlen_q, seqlen_k);
+    const int end = end_key(q_end, seqlen_q, seqlen_k);
+    if (q_end <= t.q_begin || first >= end || t.k_begin >= end || k_last < first) return TileClass::skip;
     if (t.k_end > seqlen_k) return TileClass::partial;
     const int diag_first = diagonal(t.q_begin, seqlen_q, seqlen_k);
     const int diag_last = diagonal(q_end - 1, seqlen_q, seqlen_k);

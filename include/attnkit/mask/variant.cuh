@@ -34,7 +34,8 @@ struct VariantBase {
   template <class T>
   ATTNKIT_HOST_DEVICE T score_mod_grad(T, int, int, int, int) const { return T(1); }
   ATTNKIT_HOST_DEVICE bool mask_mod(int, int, int, int) const { return true; }
-  ATTNKIT_HOST_DEVICE TileClass classify(int, int, TileBounds) const { return TileClass::full; }
+  // Only consulted when has_mask_mod: without knowledge of the mask every tile needs the test.
+  ATTNKIT_HOST_DEVICE TileClass classify(int, int, TileBounds) const { return TileClass::partial; }
 };
 
 // Plain softmax attention: no score or mask modification.

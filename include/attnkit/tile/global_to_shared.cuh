@@ -23,15 +23,25 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void load_tile_async(Element* shared_tile, co
     // which leaves the swizzle unchanged: one base address per thread and constant strides,
     // so nothing per copy stays live across the caller's loop.
     constexpr int kRowStep = Threads / kChunksPerRow;
+    constexpr int kSharedStep = kRowStep * SmemLayout::kPanelChunks * SmemLayout::kChunkElements;
     const int row0 = thread / kChunksPerRow;
     const int chunk = thread % kChunksPerRow;
     Element* shared = shared_tile + SmemLayout::chunk_offset(row0, chunk);
     const Element* global = global_tile + row0 * row_stride + chunk * SmemLayout::kChunkElements;
+    const int64_t global_step = kRowStep * row_stride;
+    if (valid_rows >= SmemLayout::kRows) {  // the common case: no row to predicate
 #pragma unroll
-    for (int i = 0; i < kChunks / Threads; ++i) {
-      const bool valid = row0 + i * kRowStep < valid_rows;
-      cp_async_16(shared + i * kRowStep * SmemLayout::kChunksPerRow * SmemLayout::kChunkElements / SmemLayout::kPanels,
-                  valid ? global + i * kRowStep * row_stride : global_tile, valid);
+      for (int i = 0; i < kChunks / Threads; ++i) {
+        cp_async_16(shared + i * kSharedStep, global, true);
+        global += global_step;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kChunks / Threads; ++i) {
+        const bool valid = row0 + i * kRowStep < valid_rows;
+        cp_async_16(shared + i * kSharedStep, valid ? global : global_tile, valid);
+        global += global_step;
+      }
     }
   } else {
 #pragma unroll

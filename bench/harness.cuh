@@ -1,0 +1,355 @@
+#pragma once
+// What every attnkit benchmark shares: the FLOP count the papers report, their benchmark grid,
+// GPU timing with CUDA events, device buffers of random data, and a main that records the GPU
+// in the JSON context.
+//
+// A benchmark file registers one callable per grid and hands over to run_benchmarks:
+//
+//   int main(int argc, char** argv) {
+//     attnkit::bench::register_paper_grid("mine_fwd", [](benchmark::State& state, const GridPoint& point) {
+//       attnkit::bench::GpuTimer timer;
+//       ... allocate with DeviceBuffer / random_normal_buffer, build the problem ...
+//       attnkit::bench::time_on_gpu(state, timer, point.flops(false), bytes, [&] { launch(timer.stream()); });
+//     });
+//     return attnkit::bench::run_benchmarks(argc, argv);
+//   }
+//
+// An exception escaping a body (an allocation that fails, a shape a kernel rejects) skips that
+// benchmark with the exception's message; the run goes on.
+//
+// Run with --benchmark_out=FILE --benchmark_out_format=json for the JSON results.
+// Uses only Google Benchmark API present in both 1.7 and 1.8.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+
+#include "attnkit/core/element.cuh"
+#include "attnkit/core/error.cuh"
+
+namespace attnkit::bench {
+
+// FLOPs of attention as the FlashAttention papers count them: two GEMMs of 2·s_q·s_k·d each
+// per head, half of them for causal, and 2.5× the forward for the backward (five GEMMs
+// instead of two).
+inline double attention_flops(int batch, int heads, int seqlen_q, int seqlen_k, int head_dim, bool causal,
+                              bool backward) {
+  double flops = 4.0 * batch * heads * double(seqlen_q) * seqlen_k * head_dim;
+  if (causal) flops /= 2.0;
+  if (backward) flops *= 2.5;
+  return flops;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The papers' grid: 16k tokens per batch and hidden size 2048, so batch = 16384 / seqlen and
+// heads = 2048 / head_dim; bf16 throughout.
+
+inline constexpr int kPaperTokens = 16384;
+inline constexpr int kPaperHidden = 2048;
+inline constexpr int kPaperSeqlens[] = {512, 1024, 2048, 4096, 8192, 16384};
+inline constexpr int kPaperHeadDims[] = {64, 128, 256};
+
+struct GridPoint {
+  int seqlen = 0;
+  int head_dim = 0;
+  int batch = 0;
+  int heads = 0;
+  bool causal = false;
+
+  static GridPoint paper(int seqlen, int head_dim, bool causal) {
+    return {seqlen, head_dim, kPaperTokens / seqlen, kPaperHidden / head_dim, causal};
+  }
+  double flops(bool backward) const {
+    return attention_flops(batch, heads, seqlen, seqlen, head_dim, causal, backward);
+  }
+  // Elements of one (batch, seqlen, heads, head_dim) tensor.
+  std::size_t tensor_elements() const { return std::size_t(batch) * seqlen * heads * head_dim; }
+  // "d128/causal/s4096": head dim first so a JSON sorted by name groups the papers' plots.
+  std::string name() const {
+    return "d" + std::to_string(head_dim) + (causal ? "/causal" : "/noncausal") + "/s" + std::to_string(seqlen);
+  }
+};
+
+// Head dim outermost, then causal, then seqlen: the order of the papers' figures.
+inline std::vector<GridPoint> paper_grid() {
+  std::vector<GridPoint> grid;
+  for (const int head_dim : kPaperHeadDims)
+    for (const bool causal : {false, true})
+      for (const int seqlen : kPaperSeqlens) grid.push_back(GridPoint::paper(seqlen, head_dim, causal));
+  return grid;
+}
+
+using GridBody = std::function<void(benchmark::State&, const GridPoint&)>;
+
+// Records the point's arguments as counters, so the JSON carries them as numbers.
+inline void record_grid_point(benchmark::State& state, const GridPoint& point) {
+  state.counters["seqlen"] = benchmark::Counter(point.seqlen);
+  state.counters["head_dim"] = benchmark::Counter(point.head_dim);
+  state.counters["batch"] = benchmark::Counter(point.batch);
+  state.counters["heads"] = benchmark::Counter(point.heads);
+  state.counters["causal"] = benchmark::Counter(point.causal ? 1 : 0);
+}
+
+// Registers `prefix/<point.name()>` for every point of `grid` (the papers' by default), timed
+// by the body through time_on_gpu (manual time, reported in milliseconds).
+inline void register_grid(const std::string& prefix, GridBody body, const std::vector<GridPoint>& grid) {
+  for (const GridPoint& point : grid) {
+    const std::string name = prefix + "/" + point.name();
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [body, point](benchmark::State& state) {
+                                   record_grid_point(state, point);
+                                   try {
+                                     body(state, point);
+                                   } catch (const std::exception& e) {
+                                     if (!state.error_occurred()) state.SkipWithError(e.what());
+                                   }
+                                 })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+inline void register_paper_grid(const std::string& prefix, GridBody body) {
+  register_grid(prefix, std::move(body), paper_grid());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing.
+
+// Owns a CUDA stream and a pair of events; not copyable.
+class GpuTimer {
+ public:
+  GpuTimer() {
+    ATTNKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    ATTNKIT_CUDA_CHECK(cudaEventCreate(&start_));
+    ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~GpuTimer() {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+    cudaStreamDestroy(stream_);
+  }
+  GpuTimer(const GpuTimer&) = delete;
+  GpuTimer& operator=(const GpuTimer&) = delete;
+
+  cudaStream_t stream() const { return stream_; }
+
+  // Seconds the work `launch` enqueues on stream() takes on the GPU.
+  template <class Launch>
+  double seconds(Launch&& launch) {
+    ATTNKIT_CUDA_CHECK(cudaEventRecord(start_, stream_));
+    launch();
+    ATTNKIT_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+    ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop_));
+    float milliseconds = 0.f;
+    ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start_, stop_));
+    return milliseconds * 1e-3;
+  }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+struct TimingOptions {
+  int warmup_iterations = 3;  // untimed: first-touch allocations, cuBLAS heuristics, clocks
+};
+
+// Runs the benchmark loop: `launch` enqueues one iteration on timer.stream(); each iteration
+// is timed with CUDA events and reported with SetIterationTime. Sets the counters
+//   TFLOPS  flops / mean seconds / 1e12 (a plain value, not a rate)
+//   bytes   `bytes` per iteration (the caller's count of unavoidable HBM traffic)
+// and the bytes_per_second rate. An exception from `launch` (e.g. an allocation that fails)
+// skips the benchmark with its message instead of ending the run.
+template <class Launch>
+void time_on_gpu(benchmark::State& state, GpuTimer& timer, double flops, double bytes, Launch&& launch,
+                 TimingOptions options = {}) {
+  try {
+    for (int i = 0; i < options.warmup_iterations; ++i) launch();
+    ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(timer.stream()));
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  double total_seconds = 0.0;
+  for (auto _ : state) {
+    try {
+      const double seconds = timer.seconds(launch);
+      state.SetIterationTime(seconds);
+      total_seconds += seconds;
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+      return;
+    }
+  }
+  const auto iterations = static_cast<double>(state.iterations());
+  if (iterations > 0 && total_seconds > 0.0)
+    state.counters["TFLOPS"] = benchmark::Counter(flops * iterations / total_seconds / 1e12);
+  state.counters["bytes"] = benchmark::Counter(bytes);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes * iterations));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device buffers of random data.
+
+namespace detail {
+
+// splitmix64: a well-mixed 64-bit hash, so element i's value depends on (seed, i) only.
+__host__ __device__ inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+template <class T>
+__host__ __device__ inline T convert_from_float(float x) {
+  if constexpr (std::is_same_v<T, float>) return x;
+  else return from_float<T>(x);
+}
+
+// Box-Muller on the two 32-bit halves of one hash; u1 is in (0, 1] so log never sees 0.
+template <class T>
+__global__ void fill_normal_kernel(T* data, std::size_t count, uint64_t seed, float mean, float stddev) {
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    const uint64_t bits = mix64(seed ^ mix64(i));
+    const float u1 = (static_cast<uint32_t>(bits >> 32) + 1.0f) * 0x1p-32f;
+    const float u2 = static_cast<uint32_t>(bits) * 0x1p-32f;
+    const float normal = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
+    data[i] = convert_from_float<T>(mean + stddev * normal);
+  }
+}
+
+}  // namespace detail
+
+// A device allocation of `count` elements of T (float, half_t, bfloat16_t, or any type for
+// raw storage); not copyable, movable. Throws attnkit::error naming the size when cudaMalloc
+// fails, after clearing the error so the next benchmark starts clean.
+template <class T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(std::size_t count) : count_(count) {
+    if (count == 0) return;
+    const cudaError_t status = cudaMalloc(&data_, bytes());
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      data_ = nullptr;
+      ::attnkit::detail::fail("DeviceBuffer: cannot allocate ", bytes(), " bytes (", cudaGetErrorName(status), ")");
+    }
+  }
+  ~DeviceBuffer() {
+    if (data_ != nullptr) cudaFree(data_);
+  }
+  DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+    swap(other);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* get() const { return data_; }
+  std::size_t size() const { return count_; }
+  std::size_t bytes() const { return count_ * sizeof(T); }
+
+  // Fills with N(mean, stddev²) samples made on the device; the same seed gives the same data.
+  void fill_normal(uint64_t seed, float mean = 0.f, float stddev = 1.f, cudaStream_t stream = nullptr) {
+    if (count_ == 0) return;
+    constexpr int kThreads = 256;
+    const std::size_t wanted_blocks = (count_ + kThreads - 1) / kThreads;
+    const unsigned blocks = static_cast<unsigned>(wanted_blocks < 65536 ? wanted_blocks : 65536);
+    detail::fill_normal_kernel<T><<<blocks, kThreads, 0, stream>>>(data_, count_, seed, mean, stddev);
+    ATTNKIT_CHECK_LAUNCH();
+  }
+
+ private:
+  void swap(DeviceBuffer& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(count_, other.count_);
+  }
+
+  T* data_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+// A buffer of `count` random normal elements.
+template <class T>
+DeviceBuffer<T> random_normal_buffer(std::size_t count, uint64_t seed, float stddev = 1.f) {
+  DeviceBuffer<T> buffer(count);
+  buffer.fill_normal(seed, 0.f, stddev);
+  return buffer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// main.
+
+// Adds a key to the JSON context (benchmark::AddCustomContext) and prints it.
+inline void add_context(const std::string& key, const std::string& value) {
+  benchmark::AddCustomContext(key, value);
+  std::printf("%s: %s\n", key.c_str(), value.c_str());
+}
+
+// Initializes Google Benchmark, records the GPU (name, compute capability, SMs, memory,
+// clocks, CUDA versions) in the context, and runs the registered benchmarks. Without a usable
+// GPU it prints why and returns 77, the code CTest reads as "skipped".
+inline int run_benchmarks(int argc, char** argv) {
+  // --benchmark_list_tests needs no GPU; read it before Initialize consumes the flags.
+  bool list_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--benchmark_list_tests" || flag == "--benchmark_list_tests=true") list_only = true;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (list_only) {
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  }
+
+  int device_count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&device_count);
+  if (status != cudaSuccess || device_count == 0) {
+    std::printf("SKIPPED: no CUDA device (%s); benchmarks not run\n",
+                status != cudaSuccess ? cudaGetErrorString(status) : "device count is 0");
+    return 77;
+  }
+  int device = 0;
+  cudaDeviceProp prop{};
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+  ATTNKIT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  int runtime_version = 0, driver_version = 0, clock_khz = 0, memory_clock_khz = 0;
+  ATTNKIT_CUDA_CHECK(cudaRuntimeGetVersion(&runtime_version));
+  ATTNKIT_CUDA_CHECK(cudaDriverGetVersion(&driver_version));
+  // cudaDeviceProp's clock fields are gone in CUDA 13; the attributes exist in 12 and 13.
+  ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device));
+  ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&memory_clock_khz, cudaDevAttrMemoryClockRate, device));
+  const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+
+  add_context("gpu_name", prop.name);
+  add_context("gpu_compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor));
+  add_context("gpu_sm_count", std::to_string(prop.multiProcessorCount));
+  add_context("gpu_memory_gib", std::to_string(double(prop.totalGlobalMem) / double(1ull << 30)));
+  add_context("gpu_max_clock_mhz", std::to_string(clock_khz / 1000));
+  add_context("gpu_memory_clock_mhz", std::to_string(memory_clock_khz / 1000));
+  add_context("cuda_runtime_version", version(runtime_version));
+  add_context("cuda_driver_version", version(driver_version));
+
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace attnkit::bench
