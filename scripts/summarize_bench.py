@@ -11,8 +11,11 @@ import sys
 def load_attnkit(folder):
     rows = {}  # (kernel, d, causal, seqlen) -> TFLOP/s
     for path in sorted(glob.glob(os.path.join(folder, "bench_*.json"))):
-        with open(path) as f:
-            data = json.load(f)
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):  # a filter that selected nothing leaves an empty file
+            continue
         for b in data.get("benchmarks", []):
             if "TFLOPS" not in b or b.get("error_occurred"):
                 continue

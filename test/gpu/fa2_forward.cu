@@ -66,3 +66,16 @@ TEST_CASE("fa2 forward variants: ALiBi, soft-capping, mask_mod", "[fa2][forward]
   check_variants<bfloat16_t, 128>();
   check_variants<half_t, 64>();
 }
+
+TEST_CASE("fa2 forward with the early-prefetch K/V pipeline", "[fa2][forward][pipeline]") {
+  using EarlyBf16 = fa2::ForwardConfig<bfloat16_t, 128, 128, 64, 4, fa2::KVPipeline::early_prefetch>;
+  using EarlyHalf = fa2::ForwardConfig<half_t, 256, 128, 64, 8, fa2::KVPipeline::early_prefetch>;
+  for (const ForwardCase& c : forward_matrix()) {
+    check_forward<bfloat16_t>(128, c, [](const AttentionProblem& problem) {
+      fa2::forward<bfloat16_t, 128, NoVariant, EarlyBf16>(problem);
+    });
+    check_forward<half_t>(256, c, [](const AttentionProblem& problem) {
+      fa2::forward<half_t, 256, NoVariant, EarlyHalf>(problem);
+    });
+  }
+}

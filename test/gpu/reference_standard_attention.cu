@@ -16,6 +16,7 @@
 #include "attnkit/reference/cpu_attention.cuh"
 #include "attnkit/reference/host_tensor.cuh"
 #include "attnkit/reference/standard_attention.cuh"
+#include "support/device_array.cuh"
 
 namespace {
 
@@ -25,6 +26,9 @@ using attnkit::bfloat16_t;
 using attnkit::MaskAlignment;
 using attnkit::TensorRef;
 namespace ref = attnkit::reference;
+using attnkit::testing::DeviceArray;
+using attnkit::testing::round_to_elements;
+using attnkit::testing::to_doubles;
 
 // Drops a scattered third of the scores, so rows see holes that no band produces.
 struct DropEveryThird : attnkit::VariantBase {
@@ -33,66 +37,6 @@ struct DropEveryThird : attnkit::VariantBase {
     return (q + 2 * k + batch + head) % 3 != 0;
   }
 };
-
-template <class Element>
-double element_to_double(Element x) {
-  if constexpr (std::is_same_v<Element, float>) return x;
-  else return attnkit::to_float(x);
-}
-template <class Element>
-Element element_from_double(double x) {
-  if constexpr (std::is_same_v<Element, float>) return static_cast<float>(x);
-  else return attnkit::from_float<Element>(static_cast<float>(x));
-}
-
-// A device array that starts as NaN everywhere (all bits set is a NaN in float, half and
-// bfloat16), so an element the code under test forgets to write shows up as NaN.
-template <class T>
-class DeviceArray {
- public:
-  explicit DeviceArray(std::size_t count) : count_(count) {
-    ATTNKIT_CUDA_CHECK(cudaMalloc(&data_, bytes()));
-    ATTNKIT_CUDA_CHECK(cudaMemset(data_, 0xff, bytes()));
-  }
-  ~DeviceArray() { cudaFree(data_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-
-  T* get() const { return data_; }
-  std::size_t bytes() const { return count_ * sizeof(T); }
-
-  void upload(const std::vector<T>& values) {
-    REQUIRE(values.size() == count_);
-    ATTNKIT_CUDA_CHECK(cudaMemcpy(data_, values.data(), bytes(), cudaMemcpyHostToDevice));
-  }
-  std::vector<T> download() const {
-    std::vector<T> values(count_);
-    ATTNKIT_CUDA_CHECK(cudaMemcpy(values.data(), data_, bytes(), cudaMemcpyDeviceToHost));
-    return values;
-  }
-
- private:
-  T* data_ = nullptr;
-  std::size_t count_ = 0;
-};
-
-// Rounds host values to Element, so the CPU reference sees exactly the inputs the GPU sees.
-template <class Element>
-std::vector<Element> to_elements(std::vector<double>& values) {
-  std::vector<Element> elements(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    elements[i] = element_from_double<Element>(values[i]);
-    values[i] = element_to_double(elements[i]);
-  }
-  return elements;
-}
-
-template <class Element>
-std::vector<double> to_doubles(const std::vector<Element>& elements) {
-  std::vector<double> values(elements.size());
-  for (std::size_t i = 0; i < elements.size(); ++i) values[i] = element_to_double(elements[i]);
-  return values;
-}
 
 // max |actual - expected| / max |expected| over the finite entries of expected; infinite
 // entries (rows the mask empties) must match exactly, or the error is +inf.
@@ -147,10 +91,10 @@ void check_against_cpu(const Case& test, double tolerance, const Variant& varian
   DeviceArray<Element> o_dev(shape.q_size()), d_out_dev(shape.q_size());
   DeviceArray<Element> dq_dev(shape.q_size()), dk_dev(shape.kv_size()), dv_dev(shape.kv_size());
   DeviceArray<float> lse_dev(shape.lse_size());
-  q_dev.upload(to_elements<Element>(q));
-  k_dev.upload(to_elements<Element>(k));
-  v_dev.upload(to_elements<Element>(v));
-  d_out_dev.upload(to_elements<Element>(d_out));
+  q_dev.upload(round_to_elements<Element>(q));
+  k_dev.upload(round_to_elements<Element>(k));
+  v_dev.upload(round_to_elements<Element>(v));
+  d_out_dev.upload(round_to_elements<Element>(d_out));
 
   int max_seqlen_q = 0, max_seqlen_k = 0;
   for (int b = 0; b < shape.batch; ++b) {

@@ -7,7 +7,19 @@
 
 namespace attnkit::fa2 {
 
-template <class Element_, int HeadDim, int BlockM, int BlockN, int Warps>
+// How the copy of K/V block i+1 is ordered against the computation of block i (both keep two
+// stages, the block computed on and the block loading):
+//   one_barrier     wait for block i, one CTA barrier, then issue block i+1. The barrier both
+//                   publishes block i and frees block i-1's stage.
+//   early_prefetch  issue block i+1 first, then wait for block i; a second barrier after the
+//                   compute frees the stage. The copy starts earlier, at the price of a barrier.
+enum class KVPipeline { one_barrier, early_prefetch };
+
+// SeparateMaskedPath: compile the block's work twice, a masked copy for partial tiles and an
+// unmasked one for full tiles (more code, and a different register allocation), instead of one
+// copy that branches around the mask.
+template <class Element_, int HeadDim, int BlockM, int BlockN, int Warps,
+          KVPipeline Pipeline = KVPipeline::one_barrier, bool SeparateMaskedPath = false>
 struct ForwardConfig {
   using Element = Element_;
   static constexpr int kHeadDim = HeadDim;
@@ -16,6 +28,8 @@ struct ForwardConfig {
   static constexpr int kWarps = Warps;
   static constexpr int kThreads = Warps * 32;
   static constexpr int kStages = 2;  // K/V blocks in shared memory: the one computed on, the one loading
+  static constexpr KVPipeline kPipeline = Pipeline;
+  static constexpr bool kSeparateMaskedPath = SeparateMaskedPath;
 
   // Split-Q: warp w owns query rows [w·kWarpRows, (w+1)·kWarpRows) of the block and reads all of
   // K and V, so rows never need combining across warps.
@@ -40,7 +54,9 @@ struct ForwardConfig {
 
 // The tile sizes used for each head dim: 128 query rows per CTA; 4 warps (32 rows each, so a
 // K/V fragment read from shared memory feeds two m-tiles) up to head dim 128, and 8 warps
-// (16 rows each) above, where a 32-row O accumulator would no longer fit in registers.
+// (16 rows each) above, where a 32-row O accumulator would no longer fit in registers. From
+// head dim 96 up the masked and unmasked block paths are compiled separately (measured +3% at
+// 128, +0-2% at 256, but -2..-24% at 64: bench/NOTES.md).
 template <class Element, int HeadDim>
 struct DefaultForwardConfig;
 
@@ -49,13 +65,21 @@ struct DefaultForwardConfig<Element, 32> { using type = ForwardConfig<Element, 3
 template <class Element>
 struct DefaultForwardConfig<Element, 64> { using type = ForwardConfig<Element, 64, 128, 128, 4>; };
 template <class Element>
-struct DefaultForwardConfig<Element, 96> { using type = ForwardConfig<Element, 96, 128, 64, 4>; };
+struct DefaultForwardConfig<Element, 96> {
+  using type = ForwardConfig<Element, 96, 128, 64, 4, KVPipeline::one_barrier, true>;
+};
 template <class Element>
-struct DefaultForwardConfig<Element, 128> { using type = ForwardConfig<Element, 128, 128, 64, 4>; };
+struct DefaultForwardConfig<Element, 128> {
+  using type = ForwardConfig<Element, 128, 128, 64, 4, KVPipeline::one_barrier, true>;
+};
 template <class Element>
-struct DefaultForwardConfig<Element, 192> { using type = ForwardConfig<Element, 192, 128, 64, 8>; };
+struct DefaultForwardConfig<Element, 192> {
+  using type = ForwardConfig<Element, 192, 128, 64, 8, KVPipeline::one_barrier, true>;
+};
 template <class Element>
-struct DefaultForwardConfig<Element, 256> { using type = ForwardConfig<Element, 256, 128, 64, 8>; };
+struct DefaultForwardConfig<Element, 256> {
+  using type = ForwardConfig<Element, 256, 128, 64, 8, KVPipeline::one_barrier, true>;
+};
 
 // The head dims the FA2 kernels are built for.
 inline constexpr int kSupportedHeadDims[] = {32, 64, 96, 128, 192, 256};

@@ -7,12 +7,14 @@
 // Split-Q: each warp owns kWarpRows query rows, so the softmax statistics never leave the
 // warp. The output accumulator stays unnormalized until the end; only LSE is saved.
 //
-//   for each K/V block j (double-buffered: block j-1 loads while j is computed)
+//   for each K/V block j (double-buffered: block j-1 loads while j is computed; see KVPipeline)
 //     S   = Q Kⱼᵀ                      (warp_gemm, fp32 accumulators)
 //     S   = score_mod(S), mask          (variant hooks; masks only on partial tiles)
 //     P   = exp2(S·c − m·c); O *= exp2(Δm·c); l updated          (online softmax)
 //     O  += P Vⱼ                        (P reused from registers as the A operand)
 //   O /= l;  LSE = m + log l
+
+#include <type_traits>
 
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"
@@ -91,64 +93,92 @@ __global__ void __launch_bounds__(Config::kThreads)
   // With a score_mod the logits are scaled before the hook, so only log2(e) remains to apply.
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
 
+  const int q_row0 = q_begin + warp_row0;
+  // Drops the scores the band and the variant's mask_mod exclude (partial tiles only). The
+  // band keeps an interval of keys per row: two compares per element.
+  auto apply_mask = [&](typename Config::ScoreTile& s, int k_begin) {
+#pragma unroll
+    for (int r = 0; r < Config::ScoreTile::kThreadRows; ++r) {
+      const int q = q_row0 + Config::ScoreTile::tile_row(lane, r);
+      const int key_first = band.row_first_key(q, seqlen_q, seqlen_k) - k_begin;
+      const int key_end = band.row_end_key(q, seqlen_q, seqlen_k) - k_begin;
+#pragma unroll
+      for (int c = 0; c < Config::ScoreTile::kThreadCols; ++c) {
+        const int col = Config::ScoreTile::tile_col(lane, c);
+        bool keep = col >= key_first && col < key_end;
+        if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q, k_begin + col);
+        if (!keep) s.at(r, c) = negative_infinity();
+      }
+    }
+  };
+
+  // S = Q Kᵀ, score_mod, mask, online softmax, O += P V for one K/V block. `masked` is a bool
+  // decided at run time, or std::true_type / std::false_type to compile one copy per case.
+  auto process_block = [&](int stage, int k_begin, auto masked) {
+    typename Config::ScoreTile s;
+    s.fill(0.f);
+    gemm_a_bt<Element, QLayout, KVLayout>(s, q_tile, warp_row0, k_tile(stage), lane);
+
+    if constexpr (Variant::has_score_mod) {
+      s.for_each(lane, [&](int row, int col, float& score) {
+        score = variant.score_mod(score * scale, batch, head, q_row0 + row, k_begin + col);
+      });
+    }
+    if constexpr (std::is_same_v<decltype(masked), bool>) {
+      if (masked) apply_mask(s, k_begin);
+    } else if constexpr (decltype(masked)::value) {
+      apply_mask(s, k_begin);
+    }
+
+    float o_rescale[Config::OutputTile::kThreadRows];
+    softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
+    // Once the row maxima settle (most blocks of a long row) every factor is exactly 1:
+    // skip the multiply of the whole O accumulator when that holds for the entire warp.
+    bool rescale_needed = false;
+#pragma unroll
+    for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
+    if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
+    gemm_regs_b<Element, KVLayout>(o, to_operand_a<Element>(s), v_tile(stage), lane);
+  };
+
   for (int i = 0; i < n_blocks; ++i) {
     const int n_block = n_first + n_blocks - 1 - i;
     const int stage = i % Config::kStages;
-    // One barrier per block does both jobs: block i (and Q) has landed from every thread's
-    // copies, and every warp is done with block i - 1, whose stage the next copy overwrites.
-    cp_async_wait<0>();
-    __syncthreads();
-    if (i + 1 < n_blocks) {
-      load_kv_block(n_block - 1, (i + 1) % Config::kStages);
-      cp_async_commit();
+    if constexpr (Config::kPipeline == KVPipeline::one_barrier) {
+      // One barrier per block does both jobs: block i (and Q) has landed from every thread's
+      // copies, and every warp is done with block i - 1, whose stage the next copy overwrites.
+      cp_async_wait<0>();
+      __syncthreads();
+      if (i + 1 < n_blocks) {
+        load_kv_block(n_block - 1, (i + 1) % Config::kStages);
+        cp_async_commit();
+      }
+    } else {
+      // The stage of block i + 1 was freed by the barrier that closed iteration i - 1.
+      if (i + 1 < n_blocks) load_kv_block(n_block - 1, (i + 1) % Config::kStages);
+      cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning "block i"
+      cp_async_wait<1>();
+      __syncthreads();
     }
 
     const int k_begin = n_block * kBlockN;
     const TileClass tile_class = classify_tile(band, variant, batch, head,
                                                TileBounds{q_begin, q_begin + kBlockM, k_begin, k_begin + kBlockN},
                                                seqlen_q, seqlen_k);
-    if (tile_class != TileClass::skip) {
-      typename Config::ScoreTile s;
-      s.fill(0.f);
-      gemm_a_bt<Element, QLayout, KVLayout>(s, q_tile, warp_row0, k_tile(stage), lane);
-
-      const int q_row0 = q_begin + warp_row0;
-      if constexpr (Variant::has_score_mod) {
-        s.for_each(lane, [&](int row, int col, float& score) {
-          score = variant.score_mod(score * scale, batch, head, q_row0 + row, k_begin + col);
-        });
+    if constexpr (Config::kSeparateMaskedPath) {
+      if (tile_class == TileClass::full) {
+        process_block(stage, k_begin, std::false_type{});
+      } else if (tile_class == TileClass::partial) {
+        process_block(stage, k_begin, std::true_type{});
       }
-      if (tile_class == TileClass::partial) {
-        // The band keeps an interval of keys per row: two compares per element.
-#pragma unroll
-        for (int r = 0; r < Config::ScoreTile::kThreadRows; ++r) {
-          const int q = q_row0 + Config::ScoreTile::tile_row(lane, r);
-          const int key_first = band.row_first_key(q, seqlen_q, seqlen_k) - k_begin;
-          const int key_end = band.row_end_key(q, seqlen_q, seqlen_k) - k_begin;
-#pragma unroll
-          for (int c = 0; c < Config::ScoreTile::kThreadCols; ++c) {
-            const int col = Config::ScoreTile::tile_col(lane, c);
-            bool keep = col >= key_first && col < key_end;
-            if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q, k_begin + col);
-            if (!keep) s.at(r, c) = negative_infinity();
-          }
-        }
-      }
-
-      float o_rescale[Config::OutputTile::kThreadRows];
-      softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
-      // Once the row maxima settle (most blocks of a long row) every factor is exactly 1:
-      // skip the multiply of the whole O accumulator when that holds for the entire warp.
-      bool rescale_needed = false;
-#pragma unroll
-      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
-      if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
-      gemm_regs_b<Element, KVLayout>(o, to_operand_a<Element>(s), v_tile(stage), lane);
+    } else if (tile_class != TileClass::skip) {
+      process_block(stage, k_begin, tile_class == TileClass::partial);
     }
+    if constexpr (Config::kPipeline == KVPipeline::early_prefetch) __syncthreads();
   }
   // When no K/V block was visible the Q copies (issued by all threads, into every warp's rows)
   // may still be landing where O is about to be staged.
-  if (n_blocks == 0) {
+  if (Config::kPipeline == KVPipeline::early_prefetch || n_blocks == 0) {
     cp_async_wait<0>();
     __syncthreads();
   }
