@@ -24,7 +24,8 @@ void forward_for_head_dim(const AttentionProblem& problem, cudaStream_t stream) 
     case 192: return fa2::forward<Element, 192>(problem, NoVariant{}, stream);
     case 256: return fa2::forward<Element, 256>(problem, NoVariant{}, stream);
     default:
-      fail("head_dim = ", problem.head_dim, " is not supported (supported: 32, 64, 96, 128, 192, 256)");
+      require_supported_head_dim(problem.head_dim);  // throws, naming the head dim
+      fail("head_dim = ", problem.head_dim, " has no kernel in dispatch.cuh");
   }
 }
 }  // namespace detail

@@ -248,3 +248,12 @@ TEST_CASE("validate_problem refuses malformed problems, naming the value", "[att
     REQUIRE_REFUSED(p, DType::bf16, kHeadDim, Catch::Matchers::StartsWith("attnkit: ") && ContainsSubstring("-1"));
   }
 }
+
+TEST_CASE("unsupported head dims are refused by name", "[validate]") {
+  for (int head_dim : attnkit::kSupportedHeadDims) REQUIRE_NOTHROW(attnkit::require_supported_head_dim(head_dim));
+  for (int head_dim : {0, -64, 16, 80, 100, 160, 512}) {
+    INFO("head_dim = " << head_dim);
+    REQUIRE_THROWS_WITH(attnkit::require_supported_head_dim(head_dim),
+                        ContainsSubstring("head_dim = " + std::to_string(head_dim) + " is not supported"));
+  }
+}

@@ -81,7 +81,4 @@ struct DefaultForwardConfig<Element, 256> {
   using type = ForwardConfig<Element, 256, 128, 64, 8, KVPipeline::one_barrier, true>;
 };
 
-// The head dims the FA2 kernels are built for.
-inline constexpr int kSupportedHeadDims[] = {32, 64, 96, 128, 192, 256};
-
 }  // namespace attnkit::fa2

@@ -27,6 +27,20 @@ inline void require_tensor(const TensorRef& t, const char* name, bool varlen) {
 }
 }  // namespace detail
 
+// Head dims the FA2 kernels are built for (fa2_forward_config.cuh's DefaultForwardConfig).
+inline constexpr int kSupportedHeadDims[] = {32, 64, 96, 128, 192, 256};
+
+inline bool is_supported_head_dim(int head_dim) {
+  for (int supported : kSupportedHeadDims)
+    if (head_dim == supported) return true;
+  return false;
+}
+
+inline void require_supported_head_dim(int head_dim) {
+  require(is_supported_head_dim(head_dim), "head_dim = ", head_dim,
+          " is not supported (supported: 32, 64, 96, 128, 192, 256)");
+}
+
 // Checks shapes, pointers, strides and mask parameters common to every attention kernel.
 // `dtype` is the element type the chosen kernel was built for, `head_dim` its head dimension.
 inline void validate_problem(const AttentionProblem& p, DType dtype, int head_dim) {
