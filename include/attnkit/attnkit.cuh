@@ -13,6 +13,7 @@
 #include "layout/swizzle.cuh"
 
 // tile: moving tiles between global memory, shared memory and registers
+#include "tile/atomic_accumulate.cuh"
 #include "tile/cp_async.cuh"
 #include "tile/global_to_shared.cuh"
 #include "tile/ldmatrix.cuh"
@@ -37,6 +38,8 @@
 #include "mask/variant.cuh"
 
 // attention: problem description, validation, kernels and launchers
+#include "attention/backward_problem.cuh"
+#include "attention/fa2_backward.cuh"
 #include "attention/fa2_forward.cuh"
 #include "attention/problem.cuh"
 #include "attention/sequence.cuh"

@@ -5,6 +5,7 @@
 
 #include "attnkit/mask/alibi.cuh"
 #include "attnkit/mask/softcap.cuh"
+#include "support/test_variants.cuh"
 #include "fa2_forward_cases.cuh"
 
 namespace {
@@ -12,46 +13,11 @@ namespace {
 using namespace attnkit;
 using namespace attnkit::testing;
 
-// Drops a scattered third of the scores, so rows see holes no band produces, and says so per
-// tile only when it must (always partial): tests the mask_mod path.
-struct DropEveryThird : VariantBase {
-  static constexpr bool has_mask_mod = true;
-  ATTNKIT_HOST_DEVICE bool mask_mod(int batch, int head, int q, int k) const {
-    return (q + 2 * k + batch + head) % 3 != 0;
-  }
-  ATTNKIT_HOST_DEVICE TileClass classify(int, int, TileBounds) const { return TileClass::partial; }
-};
-
-std::vector<ForwardCase> variant_cases() {
-  std::vector<ForwardCase> cases;
-  ForwardCase c;
-  c.batch = 2;
-  c.heads_q = 4;
-  c.heads_kv = 2;
-  c.seqlen_q = 300;
-  c.seqlen_k = 333;
-  c.seed = 900;
-  cases.push_back(c);
-  c.band = BandMask::causal();
-  c.seed = 901;
-  cases.push_back(c);
-  c.input_stddev = 3.0;
-  c.seed = 902;
-  cases.push_back(c);
-  return cases;
-}
-
 template <class Element, int HeadDim>
 void check_variants() {
-  const std::vector<float> slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
-  DeviceArray<float> slopes_device(slopes);
-  for (const ForwardCase& c : variant_cases()) {
-    Alibi alibi_host;
-    alibi_host.slopes = slopes.data();
-    alibi_host.key_offset = c.seqlen_k - c.seqlen_q;
-    Alibi alibi_device = alibi_host;
-    alibi_device.slopes = slopes_device.get();
-    check_forward<Element>(HeadDim, c, fa2_launcher<Element, HeadDim>(alibi_device), alibi_host);
+  for (const ForwardCase& c : variant_cases(900)) {
+    const AlibiPair alibi(c);
+    check_forward<Element>(HeadDim, c, fa2_launcher<Element, HeadDim>(alibi.device), alibi.host);
 
     const SoftCap softcap{{}, 5.f};
     check_forward<Element>(HeadDim, c, fa2_launcher<Element, HeadDim>(softcap), softcap);

@@ -1,7 +1,8 @@
 // Tests of layout/mma_fragment.cuh over all 32 lanes: each operand map of mma.m16n8k16 must
 // cover its tile exactly once, the ldmatrix.x4 source maps must deliver to every lane exactly
 // the elements the operand maps say it holds (the ldmatrix data movement is simulated here from
-// the PTX ISA's description), and accumulator tiles must be reusable as an A operand.
+// the PTX ISA's description, including .trans loads of an A operand stored transposed), and
+// accumulator tiles must be reusable as an A operand.
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -239,4 +240,38 @@ TEST_CASE("accumulator_to_a_register reuses two C tiles as one A operand", "[lay
     for (int reg = 0; reg < 4; ++reg) REQUIRE(a_registers_used[lane][reg] == 1);
   }
   STATIC_REQUIRE(accumulator_to_a_register(1, 2) == 3);
+}
+
+TEST_CASE("ldmatrix_a_trans_source delivers the A fragment of a block stored transposed, with .trans",
+          "[layout][mma_fragment]") {
+  // The tile is stored (k, m): stored[k][m] = A[m][k], the reduction dim along the stored rows
+  // (as the A operand dSᵀ of dK = dSᵀ Q is found in a dS tile whose rows are queries). The
+  // simulated ldmatrix hands out encode(stored row, stored col), so A(m, k) must arrive as
+  // encode(k, m).
+  for (int lane = 0; lane < kLanes; ++lane) {
+    const Coord source = ldmatrix_a_trans_source(lane);
+    INFO("lane " << lane << " points at stored row " << source.row << ", chunk " << source.col);
+    REQUIRE((source.row >= 0 && source.row < 16 && (source.col == 0 || source.col == 1)));
+  }
+  const LdmatrixResult loaded = simulate_ldmatrix_x4([](int lane) { return ldmatrix_a_trans_source(lane); }, true);
+  int delivered[16][16] = {};
+  for (int lane = 0; lane < kLanes; ++lane) {
+    for (int reg = 0; reg < 4; ++reg) {
+      for (int half = 0; half < 2; ++half) {
+        const Coord want = mma_a_coord(lane, reg, half);  // (m, k) of A
+        const int got = loaded[lane][reg][half];
+        INFO("lane " << lane << ", a" << reg << "." << half << ": got stored (" << decode_row(got) << ", "
+                     << decode_col(got) << ") = A(" << decode_col(got) << ", " << decode_row(got) << "), want A("
+                     << want.row << ", " << want.col << ") = stored (" << want.col << ", " << want.row << ")");
+        REQUIRE(got == encode(want.col, want.row));
+        ++delivered[decode_row(got)][decode_col(got)];
+      }
+    }
+  }
+  // Every stored element reaches exactly one (lane, register, half).
+  for (int k = 0; k < 16; ++k)
+    for (int m = 0; m < 16; ++m) {
+      INFO("stored (" << k << ", " << m << ")");
+      REQUIRE(delivered[k][m] == 1);
+    }
 }

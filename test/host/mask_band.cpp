@@ -1,6 +1,7 @@
 // Tests of mask/band.cuh and mask/attention_mask.cuh: the element predicate against the
 // definition written as a distance from the aligned diagonal, the per-row and per-range key
-// intervals against the kept keys themselves, and tile classification against brute force over
+// intervals against the kept keys themselves, the query interval a key range reaches (what the
+// backward walks) against the rows that keep its keys, and tile classification against brute force over
 // every element of the tile, for causal masks and windows of both alignments, q shorter than,
 // equal to and longer than k, and tiles that hang over either sequence end.
 
@@ -10,6 +11,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attnkit/mask/attention_mask.cuh"
@@ -397,4 +399,88 @@ TEST_CASE("intersect combines two tile classes", "[mask][tile_class]") {
       REQUIRE(intersect(a, b) == want);
       REQUIRE(intersect(a, b) == intersect(b, a));
     }
+}
+
+// --- first_query / end_query: the query rows a key range reaches (the backward's walk) ------
+
+namespace {
+
+// The key ranges a backward kernel walks for tiles of `block_n` keys (aligned, the last one
+// hanging over s_k), plus unaligned ones of the same width and a few narrower ones, all
+// starting inside the keys.
+std::vector<std::pair<int, int>> key_ranges(int seqlen_k, int block_n, std::mt19937& rng) {
+  std::vector<std::pair<int, int>> ranges;
+  for (int k0 = 0; k0 < seqlen_k; k0 += block_n) ranges.push_back({k0, k0 + block_n});
+  std::uniform_int_distribution<int> start(0, seqlen_k - 1), width(1, block_n);
+  for (int i = 0; i < 24; ++i) {
+    const int k0 = start(rng);
+    ranges.push_back({k0, k0 + (i % 2 == 0 ? block_n : width(rng))});
+  }
+  ranges.push_back({seqlen_k - 1, seqlen_k});  // the last key alone
+  return ranges;
+}
+
+}  // namespace
+
+TEST_CASE("first_query / end_query bound exactly the queries that keep a key of a range", "[mask][band]") {
+  // The backward pass, which owns a block of keys, walks the query rows [first_query, end_query):
+  // a row it misses would lose its dK/dV contribution, a row it visits needlessly costs time, so
+  // the interval must be exactly the rows that keep at least one key of the range (the rows are
+  // an interval because each row's kept keys are, and move right with q).
+  std::mt19937 rng(17);
+  long ranges_checked = 0;
+  for (const BandMask& band : all_masks()) {
+    for (const Seqlens& s : kSeqlens) {
+      // Width 1 is every key alone: the backward masks a partial tile element by element with
+      // first_query(k) / end_query(k + 1).
+      for (const int block_n : {1, 16, 64, 128}) {
+        for (const auto& [k_begin, k_end] : key_ranges(s.k, block_n, rng)) {
+          std::vector<int> reached;  // the rows keeping a key of [k_begin, k_end), by brute force
+          for (int q = 0; q < s.q; ++q)
+            for (int k = k_begin; k < k_end; ++k)
+              if (band.keep(q, k, s.q, s.k)) {
+                reached.push_back(q);
+                break;
+              }
+          const int first = band.first_query(k_begin, s.q, s.k);
+          const int end = band.end_query(k_end, s.q, s.k);
+          std::ostringstream reached_text;
+          if (reached.empty()) reached_text << "none";
+          else reached_text << reached.front() << ".." << reached.back() << " (" << reached.size() << " rows)";
+          INFO(describe(band) << ", s_q " << s.q << ", s_k " << s.k << ", block_n " << block_n << ", keys ["
+                              << k_begin << ", " << k_end << "): first_query " << first << ", end_query " << end
+                              << ", rows reached " << reached_text.str());
+          ++ranges_checked;
+          if (reached.empty()) {
+            REQUIRE(first >= end);
+          } else {
+            REQUIRE(first == reached.front());
+            REQUIRE(end == reached.back() + 1);
+            REQUIRE(end - first == static_cast<int>(reached.size()));  // no row in between is missed
+          }
+        }
+      }
+    }
+  }
+  REQUIRE(ranges_checked > 1000);
+}
+
+TEST_CASE("first_query / end_query on hand-drawn matrices", "[mask][band]") {
+  // s_q = 3, s_k = 5, bottom-right causal: "11100/11110/11111/". Key 4 is kept by row 2 only,
+  // keys 0..2 by every row.
+  constexpr BandMask causal = BandMask::causal(MaskAlignment::bottom_right);
+  STATIC_REQUIRE(causal.first_query(4, 3, 5) == 2);
+  STATIC_REQUIRE(causal.end_query(5, 3, 5) == 3);
+  STATIC_REQUIRE(causal.first_query(0, 3, 5) == 0);
+  STATIC_REQUIRE(causal.end_query(3, 3, 5) == 3);
+  // s_q = 4, s_k = 2, bottom-right causal: "00/00/10/11/". Key 1 is reached by row 3 alone.
+  STATIC_REQUIRE(causal.first_query(1, 4, 2) == 3);
+  STATIC_REQUIRE(causal.end_query(2, 4, 2) == 4);
+  // s_q = 3, s_k = 5, window (1, 0) bottom-right: "01100/00110/00011/". Key 0 is kept by no row.
+  constexpr BandMask window = BandMask::window(1, 0, MaskAlignment::bottom_right);
+  STATIC_REQUIRE(window.first_query(0, 3, 5) >= window.end_query(1, 3, 5));
+  STATIC_REQUIRE(window.first_query(2, 3, 5) == 0);
+  STATIC_REQUIRE(window.end_query(3, 3, 5) == 2);
+  // A range hanging over s_k behaves as if clipped to it.
+  STATIC_REQUIRE(window.end_query(64, 3, 5) == 3);
 }

@@ -5,6 +5,8 @@
 // where O_same_precision is the reference evaluated with 16-bit rounding of S, P and O (what a
 // plain bf16/fp16 implementation computes). LSE is compared directly (it is computed in fp32
 // from the same inputs). Outputs start poisoned; every valid element must be written.
+// CaseTensors, the device side of a case (tensors in its layout, the AttentionProblem), is
+// shared with backward_check.cuh.
 
 #include <algorithm>
 #include <cmath>
@@ -49,6 +51,123 @@ struct ForwardCase {
   }
 };
 
+// A case's tensors on the device and the AttentionProblem that describes them: Q, K, V
+// uploaded in the case's layout (BSHD, or BHSD by transposing the dense data on the host;
+// varlen is packed BSHD), O allocated poisoned, LSE allocated when the case asks for it, and
+// cu_seqlens for varlen. The forward and backward checks share it, so both see the same strides.
+template <class Element>
+class CaseTensors {
+  // What the layout conversions read; declared first, so it is set before the arrays are made.
+  ForwardCase case_;
+  int head_dim_;
+  reference::Shape shape_;
+
+ public:
+  // Which rows and heads a tensor has: Q, O, dO, dQ are query-side; K, V, dK, dV key-side.
+  enum class Side { query, key };
+
+  // q, k, v in the reference's packed (rows, heads, head_dim) order.
+  CaseTensors(const ForwardCase& c, int head_dim, const reference::Shape& shape, const std::vector<Element>& q,
+              const std::vector<Element>& k, const std::vector<Element>& v)
+      : case_(c),
+        head_dim_(head_dim),
+        shape_(shape),
+        q_device(to_layout(q, Side::query)),
+        k_device(to_layout(k, Side::key)),
+        v_device(to_layout(v, Side::key)),
+        o_device(q.size()),
+        lse_device(static_cast<std::size_t>(c.heads_q) * shape.total_q()),
+        cu_q_device(shape.cu_seqlens_q()),
+        cu_k_device(shape.cu_seqlens_k()) {
+    const bool varlen = !c.varlen_q.empty();
+    problem.dtype = ElementTraits<Element>::dtype;
+    problem.batch = shape.batch;
+    problem.heads_q = c.heads_q;
+    problem.heads_kv = c.heads_kv;
+    problem.head_dim = head_dim;
+    problem.band = c.band;
+    if (varlen) {
+      problem.seqlen_q = *std::max_element(c.varlen_q.begin(), c.varlen_q.end());
+      problem.seqlen_k = *std::max_element(c.varlen_k.begin(), c.varlen_k.end());
+      problem.cu_seqlens_q = cu_q_device.get();
+      problem.cu_seqlens_k = cu_k_device.get();
+    } else {
+      problem.seqlen_q = c.seqlen_q;
+      problem.seqlen_k = c.seqlen_k;
+    }
+    problem.q = tensor(q_device.get(), Side::query);
+    problem.k = tensor(k_device.get(), Side::key);
+    problem.v = tensor(v_device.get(), Side::key);
+    problem.o = tensor(o_device.get(), Side::query);
+    if (c.with_lse) {
+      problem.lse = lse_device.get();
+      // (heads_q, total_q) for varlen; for dense the same memory read as (batch, heads, seqlen)
+      problem.lse_head_stride = varlen ? shape.total_q() : c.seqlen_q;
+      problem.lse_batch_stride = int64_t(c.heads_q) * c.seqlen_q;
+    }
+  }
+
+  DeviceArray<Element> q_device, k_device, v_device, o_device;
+  DeviceArray<float> lse_device;
+  DeviceArray<int> cu_q_device, cu_k_device;
+  AttentionProblem problem;
+
+  // `data` seen with the strides of the case's layout.
+  TensorRef tensor(void* data, Side side) const {
+    const int seqlen = side == Side::query ? case_.seqlen_q : case_.seqlen_k;
+    const int heads = side == Side::query ? case_.heads_q : case_.heads_kv;
+    TensorRef t;
+    t.data = data;
+    if (case_.layout == Layout::bshd) {
+      t.head_stride = head_dim_;
+      t.row_stride = int64_t(heads) * head_dim_;
+      t.batch_stride = int64_t(seqlen) * t.row_stride;
+    } else {
+      t.row_stride = head_dim_;
+      t.head_stride = int64_t(seqlen) * head_dim_;
+      t.batch_stride = int64_t(heads) * t.head_stride;
+    }
+    return t;
+  }
+
+  // Packed (rows, heads, head_dim) order to the case's layout.
+  std::vector<Element> to_layout(const std::vector<Element>& packed, Side side) const {
+    if (case_.layout == Layout::bshd) return packed;
+    const int seqlen = side == Side::query ? case_.seqlen_q : case_.seqlen_k;
+    const int heads = side == Side::query ? case_.heads_q : case_.heads_kv;
+    std::vector<Element> bhsd(packed.size());
+    for (int b = 0; b < shape_.batch; ++b)
+      for (int s = 0; s < seqlen; ++s)
+        for (int h = 0; h < heads; ++h)
+          for (int d = 0; d < head_dim_; ++d)
+            bhsd[((int64_t(b) * heads + h) * seqlen + s) * head_dim_ + d] =
+                packed[((int64_t(b) * seqlen + s) * heads + h) * head_dim_ + d];
+    return bhsd;
+  }
+
+  // The case's layout back to the reference's packed order, in float64.
+  std::vector<double> to_packed(const std::vector<Element>& stored, Side side) const {
+    const bool query = side == Side::query;
+    const int heads = query ? case_.heads_q : case_.heads_kv;
+    const int dense_seqlen = query ? case_.seqlen_q : case_.seqlen_k;
+    std::vector<double> packed(stored.size());
+    for (int b = 0; b < shape_.batch; ++b) {
+      const int64_t row0 = query ? shape_.offset_q(b) : shape_.offset_k(b);
+      const int seqlen = query ? shape_.seqlen_q(b) : shape_.seqlen_k(b);
+      for (int s = 0; s < seqlen; ++s)
+        for (int h = 0; h < heads; ++h)
+          for (int d = 0; d < head_dim_; ++d) {
+            const int64_t index = ((row0 + s) * heads + h) * head_dim_ + d;
+            const int64_t at = case_.layout == Layout::bshd
+                                   ? index
+                                   : ((int64_t(b) * heads + h) * dense_seqlen + s) * head_dim_ + d;
+            packed[index] = to_double(stored[at]);
+          }
+    }
+    return packed;
+  }
+};
+
 // Launches the kernel under test.
 using ForwardLauncher = std::function<void(const AttentionProblem&)>;
 
@@ -71,85 +190,11 @@ void check_forward(int head_dim, const ForwardCase& c, const ForwardLauncher& la
   const std::vector<Element> k_elements = round_to_elements<Element>(k);
   const std::vector<Element> v_elements = round_to_elements<Element>(v);
 
-  // Device tensors. BHSD is tested by transposing the dense BSHD data on the host.
-  auto to_layout = [&](const std::vector<Element>& packed, int seqlen, int heads) {
-    if (c.layout == Layout::bshd) return packed;
-    std::vector<Element> bhsd(packed.size());
-    for (int b = 0; b < batch; ++b)
-      for (int s = 0; s < seqlen; ++s)
-        for (int h = 0; h < heads; ++h)
-          for (int d = 0; d < head_dim; ++d)
-            bhsd[((int64_t(b) * heads + h) * seqlen + s) * head_dim + d] =
-                packed[((int64_t(b) * seqlen + s) * heads + h) * head_dim + d];
-    return bhsd;
-  };
-  DeviceArray<Element> q_device(to_layout(q_elements, c.seqlen_q, c.heads_q));
-  DeviceArray<Element> k_device(to_layout(k_elements, c.seqlen_k, c.heads_kv));
-  DeviceArray<Element> v_device(to_layout(v_elements, c.seqlen_k, c.heads_kv));
-  DeviceArray<Element> o_device(q_elements.size());
-  DeviceArray<float> lse_device(static_cast<std::size_t>(c.heads_q) * total_q);
-  std::vector<int> cu_q = shape.cu_seqlens_q(), cu_k = shape.cu_seqlens_k();
-  DeviceArray<int> cu_q_device(cu_q), cu_k_device(cu_k);
-
-  AttentionProblem problem;
-  problem.dtype = ElementTraits<Element>::dtype;
-  problem.batch = batch;
-  problem.heads_q = c.heads_q;
-  problem.heads_kv = c.heads_kv;
-  problem.head_dim = head_dim;
-  problem.band = c.band;
-  auto tensor = [&](void* data, int seqlen, int heads) {
-    TensorRef t;
-    t.data = data;
-    if (c.layout == Layout::bshd) {
-      t.head_stride = head_dim;
-      t.row_stride = int64_t(heads) * head_dim;
-      t.batch_stride = int64_t(seqlen) * t.row_stride;
-    } else {
-      t.row_stride = head_dim;
-      t.head_stride = int64_t(seqlen) * head_dim;
-      t.batch_stride = int64_t(heads) * t.head_stride;
-    }
-    return t;
-  };
-  if (varlen) {
-    problem.seqlen_q = *std::max_element(c.varlen_q.begin(), c.varlen_q.end());
-    problem.seqlen_k = *std::max_element(c.varlen_k.begin(), c.varlen_k.end());
-    problem.cu_seqlens_q = cu_q_device.get();
-    problem.cu_seqlens_k = cu_k_device.get();
-  } else {
-    problem.seqlen_q = c.seqlen_q;
-    problem.seqlen_k = c.seqlen_k;
-  }
-  problem.q = tensor(q_device.get(), c.seqlen_q, c.heads_q);
-  problem.k = tensor(k_device.get(), c.seqlen_k, c.heads_kv);
-  problem.v = tensor(v_device.get(), c.seqlen_k, c.heads_kv);
-  problem.o = tensor(o_device.get(), c.seqlen_q, c.heads_q);
-  if (c.with_lse) {
-    problem.lse = lse_device.get();
-    // (heads_q, total_q) for varlen; for dense the same memory read as (batch, heads, seqlen)
-    problem.lse_head_stride = varlen ? total_q : c.seqlen_q;
-    problem.lse_batch_stride = int64_t(c.heads_q) * c.seqlen_q;
-  }
-
-  launch(problem);
+  using Tensors = CaseTensors<Element>;
+  Tensors tensors(c, head_dim, shape, q_elements, k_elements, v_elements);
+  launch(tensors.problem);
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
-
-  // Back to the reference's packed order.
-  std::vector<Element> o_raw = o_device.download();
-  std::vector<double> o(o_raw.size());
-  for (int b = 0; b < batch; ++b) {
-    const int64_t row0 = shape.offset_q(b);
-    for (int s = 0; s < shape.seqlen_q(b); ++s)
-      for (int h = 0; h < c.heads_q; ++h)
-        for (int d = 0; d < head_dim; ++d) {
-          const int64_t packed = ((row0 + s) * c.heads_q + h) * head_dim + d;
-          const int64_t stored = c.layout == Layout::bshd
-                                     ? packed
-                                     : ((int64_t(b) * c.heads_q + h) * c.seqlen_q + s) * head_dim + d;
-          o[packed] = to_double(o_raw[stored]);
-        }
-  }
+  const std::vector<double> o = tensors.to_packed(tensors.o_device.download(), Tensors::Side::query);
 
   const reference::ForwardResult exact = reference::forward(shape, q, k, v, host_variant);
   const reference::ForwardResult rounded =
@@ -163,7 +208,7 @@ void check_forward(int head_dim, const ForwardCase& c, const ForwardLauncher& la
   CHECK(error <= 2.0 * baseline + slack);
 
   if (c.with_lse) {
-    const std::vector<float> lse_raw = lse_device.download();
+    const std::vector<float> lse_raw = tensors.lse_device.download();
     double lse_error = 0.0;
     int64_t mismatched_infinities = 0;
     for (int b = 0; b < batch; ++b)

@@ -13,6 +13,7 @@
 namespace attnkit {
 
 namespace detail {
+// A (batch, row, head, head_dim) tensor the kernels read or write with 16-byte accesses.
 inline void require_tensor(const TensorRef& t, const char* name, bool varlen) {
   require(t.data != nullptr, name, " is a null pointer");
   require(reinterpret_cast<uintptr_t>(t.data) % 16 == 0, name, " = ", t.data,

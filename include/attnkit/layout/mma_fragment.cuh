@@ -75,4 +75,11 @@ ATTNKIT_HOST_DEVICE constexpr Coord ldmatrix_b_trans_source(int lane) {
   return {(lane / 8) % 2 * 8 + lane % 8, lane / 16};
 }
 
+// A operand of a 16 × 16 block from a tile stored transposed (rows = the reduction dim k,
+// cols = m; dS stored as dSᵀ), with .trans: matrix i covers A rows (i % 2)·8.., k (i / 2)·8.., so
+// lane L points at stored row (L / 16)·8 + L % 8 (k) and chunk (L / 8) % 2 (m).
+ATTNKIT_HOST_DEVICE constexpr Coord ldmatrix_a_trans_source(int lane) {
+  return {lane / 16 * 8 + lane % 8, (lane / 8) % 2};
+}
+
 }  // namespace attnkit::layout

@@ -63,6 +63,20 @@ struct BandMask {
     return hi > seqlen_k ? seqlen_k : hi;
   }
 
+  // Queries [first, end) that keep at least one key of [k_begin, k_end) (the backward pass
+  // walks the query blocks of one key block). Empty when first >= end.
+  ATTNKIT_HOST_DEVICE constexpr int first_query(int k_begin, int seqlen_q, int seqlen_k) const {
+    const int offset = alignment == MaskAlignment::bottom_right ? seqlen_k - seqlen_q : 0;
+    const int lo = right >= 0 ? k_begin - right - offset : 0;  // k <= diag(q) + right
+    return lo < 0 ? 0 : lo;
+  }
+  ATTNKIT_HOST_DEVICE constexpr int end_query(int k_end, int seqlen_q, int seqlen_k) const {
+    const int offset = alignment == MaskAlignment::bottom_right ? seqlen_k - seqlen_q : 0;
+    const int last_key = (k_end < seqlen_k ? k_end : seqlen_k) - 1;
+    const int hi = left >= 0 ? last_key + left - offset + 1 : seqlen_q;  // k >= diag(q) - left
+    return hi > seqlen_q ? seqlen_q : hi;
+  }
+
   // Tile classification. Full needs every (q, k) of the tile kept: the tile's corners bound
   // the band test because diag grows with q, and the keys must lie inside the sequence.
   // Query rows past s_q are ignored (their outputs are never stored), so a tile hanging over

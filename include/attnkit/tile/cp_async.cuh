@@ -26,6 +26,17 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_16(void* shared, const void* gl
 #endif
 }
 
+// cp.async.ca.shared.global [dst], [src], 4, src_size: one 4-byte word (per-row statistics such
+// as LSE, whose rows need not be 16-byte aligned), zero-filled when !valid.
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_4(void* shared, const void* global, bool valid) {
+#if ATTNKIT_DEVICE_SM80
+  const int source_bytes = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared_address(shared)), "l"(global),
+               "r"(source_bytes)
+               : "memory");
+#endif
+}
+
 // Closes the group of copies issued since the last commit.
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_commit() {
 #if ATTNKIT_DEVICE_SM80

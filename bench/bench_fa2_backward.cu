@@ -1,0 +1,72 @@
+// The FlashAttention-2 backward kernel (attention/fa2_backward.cuh), bf16, over the papers'
+// grid at head dims 64 and 128 (the backward's head dims stop at 128). FLOPs count 2.5× the
+// forward's. The forward runs once, untimed, to leave O and LSE; the workspace is allocated
+// once, outside the timed loop, so the timing is the three kernels alone.
+
+#include <cstddef>
+#include <vector>
+
+#include "attention_tensors.cuh"
+#include "attnkit/attention/backward_problem.cuh"
+#include "attnkit/attention/fa2_backward.cuh"
+#include "attnkit/attention/fa2_forward.cuh"
+#include "harness.cuh"
+
+namespace {
+
+using namespace attnkit;
+using namespace attnkit::bench;
+
+template <int HeadDim>
+void launch_forward(const AttentionProblem& problem, cudaStream_t stream) {
+  fa2::forward<bfloat16_t, HeadDim>(problem, NoVariant{}, stream);
+}
+
+template <int HeadDim>
+void launch_backward(const AttentionProblem& problem, const BackwardGradients& grads, cudaStream_t stream) {
+  fa2::backward<bfloat16_t, HeadDim>(problem, grads, NoVariant{}, stream);
+}
+
+void backward(benchmark::State& state, const GridPoint& point) {
+  GpuTimer timer;
+  ForwardTensors tensors(point);
+  const std::size_t elements = point.tensor_elements();
+  DeviceBuffer<bfloat16_t> d_out = random_normal_buffer<bfloat16_t>(elements, 4);
+  DeviceBuffer<bfloat16_t> d_q(elements), d_k(elements), d_v(elements);
+  DeviceBuffer<unsigned char> workspace(backward_workspace_bytes(tensors.problem));
+  BackwardGradients grads = make_gradients_like(tensors.problem, d_out.get(), d_q.get(), d_k.get(), d_v.get());
+  grads.workspace = workspace.get();
+  grads.workspace_bytes = workspace.bytes();
+  // The random fills ran on the default stream; the timer's stream does not wait for it.
+  ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
+
+  switch (point.head_dim) {
+    case 64: launch_forward<64>(tensors.problem, timer.stream()); break;
+    case 128: launch_forward<128>(tensors.problem, timer.stream()); break;
+    default: attnkit::detail::fail("no FA2 backward benchmark for head_dim = ", point.head_dim);
+  }
+  ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(timer.stream()));
+
+  auto launch = [&] {
+    switch (point.head_dim) {
+      case 64: return launch_backward<64>(tensors.problem, grads, timer.stream());
+      case 128: return launch_backward<128>(tensors.problem, grads, timer.stream());
+      default: attnkit::detail::fail("no FA2 backward benchmark for head_dim = ", point.head_dim);
+    }
+  };
+  time_on_gpu(state, timer, point.flops(true), backward_bytes(point), launch);
+}
+
+std::vector<GridPoint> backward_grid() {
+  std::vector<GridPoint> grid;
+  for (const GridPoint& point : paper_grid())
+    if (point.head_dim == 64 || point.head_dim == 128) grid.push_back(point);
+  return grid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_grid("fa2_bwd", backward, backward_grid());
+  return run_benchmarks(argc, argv);
+}

@@ -1,0 +1,70 @@
+#pragma once
+// Host launcher of the FlashAttention-2 backward: preprocess (D = rowsum(dO ∘ O)), the main
+// kernel (dK, dV; dQ accumulated in fp32), postprocess (dQ scaled and rounded).
+//
+//   attnkit::fa2::forward<bfloat16_t, 128>(problem);              // writes O and LSE
+//   attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_o, d_q, d_k, d_v);
+//   attnkit::fa2::backward<bfloat16_t, 128>(problem, grads);
+//
+// Head dims 32, 64, 96, 128. The problem must be the forward's, with its LSE.
+
+#include <type_traits>
+
+#include <cuda_runtime_api.h>
+
+#include "../core/error.cuh"
+#include "fa2_backward_kernel.cuh"
+#include "validate.cuh"
+
+namespace attnkit::fa2 {
+
+template <class Element, int HeadDim, class Variant = NoVariant,
+          class Config = typename DefaultBackwardConfig<Element, HeadDim>::type>
+void backward(const AttentionProblem& problem, const BackwardGradients& grads, const Variant& variant = {},
+              cudaStream_t stream = nullptr) {
+  static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
+                "Config was built for another element type or head dim");
+  validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
+  require(problem.lse != nullptr, "the backward needs the forward's LSE: problem.lse is null");
+  const bool varlen = problem.varlen();
+  detail::require_tensor(grads.d_o, "d_o", varlen);
+  detail::require_tensor(grads.d_q, "d_q", varlen);
+  detail::require_tensor(grads.d_k, "d_k", varlen);
+  detail::require_tensor(grads.d_v, "d_v", varlen);
+
+  const BackwardWorkspaceLayout layout = backward_workspace_layout(problem);
+  void* workspace = grads.workspace;
+  const bool owned = workspace == nullptr;
+  if (owned) {
+    ATTNKIT_CUDA_CHECK(cudaMallocAsync(&workspace, layout.total, stream));
+  } else {
+    require(grads.workspace_bytes >= layout.total, "workspace_bytes = ", grads.workspace_bytes,
+            " is less than the ", layout.total, " bytes backward_workspace_bytes() asks for");
+    require(reinterpret_cast<uintptr_t>(workspace) % 256 == 0, "workspace = ", workspace,
+            " is not 256-byte aligned");
+  }
+  float* const dq_accumulator = static_cast<float*>(workspace);
+  float* const d_rows = reinterpret_cast<float*>(static_cast<char*>(workspace) + layout.d_offset);
+
+  AttentionProblem resolved = problem;
+  resolved.softmax_scale = problem.effective_scale();
+
+  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(dq_accumulator, 0, layout.d_offset, stream));
+  const dim3 row_grid(ceil_div(problem.seqlen_q, kPrePostWarps), problem.heads_q, problem.batch);
+  backward_preprocess_kernel<Element, HeadDim><<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_o, d_rows);
+  ATTNKIT_CHECK_LAUNCH();
+
+  const auto kernel = backward_kernel<Config, Variant>;
+  // Above 48 KB a kernel must opt in to its dynamic shared memory.
+  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
+  const dim3 grid(ceil_div(problem.seqlen_k, Config::kBlockN), problem.heads_kv, problem.batch);
+  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, dq_accumulator, d_rows, variant);
+  ATTNKIT_CHECK_LAUNCH();
+
+  backward_postprocess_kernel<Element, HeadDim><<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_q,
+                                                                                          dq_accumulator);
+  ATTNKIT_CHECK_LAUNCH();
+  if (owned) ATTNKIT_CUDA_CHECK(cudaFreeAsync(workspace, stream));
+}
+
+}  // namespace attnkit::fa2

@@ -1,0 +1,86 @@
+#pragma once
+// The two small kernels around the FA2 backward's main kernel:
+//   preprocess:  D = rowsum(dO ∘ O) per (row, query head), fp32
+//   postprocess: dQ = scale · dQ_accumulator, rounded to Element, stored with dQ's strides
+// Both are memory-bound passes over (rows × heads × head dim); one warp handles one row of
+// one head with 16-byte accesses.
+
+#include <cstdint>
+
+#include "../core/element.cuh"
+#include "../tile/cp_async.cuh"
+#include "backward_problem.cuh"
+#include "sequence.cuh"
+
+namespace attnkit::fa2 {
+
+// Row `row` of batch entry `batch` in the packed row order of the scratch buffers.
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int64_t scratch_row(const AttentionProblem& problem, const SequenceSpan& span,
+                                                        int batch, int row) {
+  return (problem.cu_seqlens_q != nullptr ? span.q_row_offset : int64_t(batch) * problem.seqlen_q) + row;
+}
+
+inline constexpr int kPrePostWarps = 4;
+
+// Grid: (ceil(seqlen_q / kPrePostWarps), heads_q, batch); warp w of block x takes row
+// x · kPrePostWarps + w. D is laid out (heads_q, rows).
+template <class Element, int HeadDim>
+__global__ void __launch_bounds__(kPrePostWarps * 32)
+    backward_preprocess_kernel(const __grid_constant__ AttentionProblem problem, const TensorRef d_o, float* d_rows) {
+  const int head = blockIdx.y, batch = blockIdx.z;
+  const SequenceSpan span = locate_sequence(problem, batch);
+  const int row = blockIdx.x * kPrePostWarps + threadIdx.x / 32;
+  if (row >= span.seqlen_q) return;
+  const int lane = threadIdx.x % 32;
+  const bool varlen = problem.cu_seqlens_q != nullptr;
+  const Element* o = sequence_start<const Element>(problem.o, span.q_row_offset, batch, head, varlen) +
+                     row * problem.o.row_stride;
+  const Element* dout =
+      sequence_start<const Element>(d_o, span.q_row_offset, batch, head, varlen) + row * d_o.row_stride;
+  constexpr int kChunks = HeadDim / 8;
+  float sum = 0.f;
+  for (int chunk = lane; chunk < kChunks; chunk += 32) {
+    const uint4 o_bits = *reinterpret_cast<const uint4*>(o + chunk * 8);
+    const uint4 do_bits = *reinterpret_cast<const uint4*>(dout + chunk * 8);
+    const Element* o_values = reinterpret_cast<const Element*>(&o_bits);
+    const Element* do_values = reinterpret_cast<const Element*>(&do_bits);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sum += to_float(o_values[i]) * to_float(do_values[i]);
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  if (lane == 0) {
+    const int64_t rows = int64_t(problem.batch) * problem.seqlen_q;
+    d_rows[head * rows + scratch_row(problem, span, batch, row)] = sum;
+  }
+}
+
+// Grid as the preprocess. dq_accumulator is laid out (rows, heads_q, head dim).
+template <class Element, int HeadDim>
+__global__ void __launch_bounds__(kPrePostWarps * 32)
+    backward_postprocess_kernel(const __grid_constant__ AttentionProblem problem, const TensorRef d_q,
+                                const float* dq_accumulator) {
+  const int head = blockIdx.y, batch = blockIdx.z;
+  const SequenceSpan span = locate_sequence(problem, batch);
+  const int row = blockIdx.x * kPrePostWarps + threadIdx.x / 32;
+  if (row >= span.seqlen_q) return;
+  const int lane = threadIdx.x % 32;
+  const bool varlen = problem.cu_seqlens_q != nullptr;
+  const float* source =
+      dq_accumulator + (scratch_row(problem, span, batch, row) * problem.heads_q + head) * HeadDim;
+  Element* destination = sequence_start<Element>(d_q, span.q_row_offset, batch, head, varlen) + row * d_q.row_stride;
+  constexpr int kChunks = HeadDim / 8;
+  for (int chunk = lane; chunk < kChunks; chunk += 32) {
+    const float4 low = *reinterpret_cast<const float4*>(source + chunk * 8);
+    const float4 high = *reinterpret_cast<const float4*>(source + chunk * 8 + 4);
+    const float s = problem.softmax_scale;
+    uint4 packed;
+    packed.x = pack2<Element>(low.x * s, low.y * s);
+    packed.y = pack2<Element>(low.z * s, low.w * s);
+    packed.z = pack2<Element>(high.x * s, high.y * s);
+    packed.w = pack2<Element>(high.z * s, high.w * s);
+    *reinterpret_cast<uint4*>(destination + chunk * 8) = packed;
+  }
+}
+
+}  // namespace attnkit::fa2

@@ -1,0 +1,56 @@
+#pragma once
+// The FA2 backward correctness matrix, instantiated once per head dim (one translation unit
+// each, so the kernels compile in parallel). A reduced forward matrix, since the CPU reference's
+// backward costs about five forwards: seqlens 1..300 and one of 1024, s_q != s_k both ways,
+// causal in both alignments, sliding windows, GQA and MQA, varlen, BHSD strides, scores up to
+// about ±30, fp16 and bf16.
+
+#include "attnkit/attention/fa2_backward.cuh"
+#include "fa2_forward_cases.cuh"
+#include "support/backward_check.cuh"
+
+namespace attnkit::testing {
+
+template <class Element, int HeadDim, class Variant = NoVariant>
+BackwardLauncher fa2_backward_launcher(const Variant& variant = {}) {
+  return [variant](const AttentionProblem& problem, const BackwardGradients& grads) {
+    fa2::backward<Element, HeadDim>(problem, grads, variant);
+  };
+}
+
+// Around the tile sizes (64 query rows, 128 key rows per block) and a single row; a window
+// wider than a tile and one narrower than a tile whose key blocks see only a few query rows.
+inline std::vector<ForwardCase> backward_matrix() {
+  return case_matrix({5000,  // apart from the forward matrix's seeds
+                      {1, 17, 128, 129, 300},
+                      {BandMask::window(64, 0), BandMask::window(5, 7, MaskAlignment::top_left)}});
+}
+
+// One longer causal sequence per dtype.
+inline std::vector<ForwardCase> long_backward_cases() {
+  ForwardCase c;
+  c.heads_q = c.heads_kv = 2;
+  c.seqlen_q = c.seqlen_k = 1024;
+  c.band = BandMask::causal();
+  c.seed = 17;
+  std::vector<ForwardCase> cases{c};
+  c.seed = 18;
+  cases.push_back(c);
+  return cases;
+}
+
+template <int HeadDim>
+void run_backward_matrix() {
+  for (const ForwardCase& c : backward_matrix()) {
+    check_backward<bfloat16_t>(HeadDim, c, fa2_launcher<bfloat16_t, HeadDim>(),
+                               fa2_backward_launcher<bfloat16_t, HeadDim>());
+    check_backward<half_t>(HeadDim, c, fa2_launcher<half_t, HeadDim>(), fa2_backward_launcher<half_t, HeadDim>());
+  }
+  const std::vector<ForwardCase> long_cases = long_backward_cases();
+  check_backward<bfloat16_t>(HeadDim, long_cases[0], fa2_launcher<bfloat16_t, HeadDim>(),
+                             fa2_backward_launcher<bfloat16_t, HeadDim>());
+  check_backward<half_t>(HeadDim, long_cases[1], fa2_launcher<half_t, HeadDim>(),
+                         fa2_backward_launcher<half_t, HeadDim>());
+}
+
+}  // namespace attnkit::testing
