@@ -55,7 +55,8 @@ if [[ "${run_bench}" == true ]]; then
   for binary in "${build_dir}"/bench/bench_*; do
     [[ -x "${binary}" ]] || continue
     name=$(basename "${binary}")
-    "${binary}" --benchmark_filter="${bench_filter}" --benchmark_min_time=0.3s \
+    # A hung kernel must not eat the whole run: each benchmark gets 5 minutes.
+    timeout 300 "${binary}" --benchmark_filter="${bench_filter}" --benchmark_min_time=0.3s \
       --benchmark_out="${out_dir}/${name}.json" --benchmark_out_format=json > "${out_dir}/${name}.log" 2>&1 ||
       { echo "${name} failed:"; tail -n 20 "${out_dir}/${name}.log"; status=1; }
   done
