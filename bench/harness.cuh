@@ -212,12 +212,6 @@ __host__ __device__ inline uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-template <class T>
-__host__ __device__ inline T convert_from_float(float x) {
-  if constexpr (std::is_same_v<T, float>) return x;
-  else return from_float<T>(x);
-}
-
 // Box-Muller on the two 32-bit halves of one hash; u1 is in (0, 1] so log never sees 0.
 template <class T>
 __global__ void fill_normal_kernel(T* data, std::size_t count, uint64_t seed, float mean, float stddev) {
@@ -227,7 +221,7 @@ __global__ void fill_normal_kernel(T* data, std::size_t count, uint64_t seed, fl
     const float u1 = (static_cast<uint32_t>(bits >> 32) + 1.0f) * 0x1p-32f;
     const float u2 = static_cast<uint32_t>(bits) * 0x1p-32f;
     const float normal = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
-    data[i] = convert_from_float<T>(mean + stddev * normal);
+    data[i] = from_float<T>(mean + stddev * normal);
   }
 }
 

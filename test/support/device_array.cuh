@@ -46,15 +46,16 @@ class DeviceArray {
   std::size_t count_ = 0;
 };
 
+// double keeps its precision; float and the 16-bit types go through core's conversions.
 template <class T>
 double to_double(T x) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) return static_cast<double>(x);
+  if constexpr (std::is_same_v<T, double>) return x;
   else return static_cast<double>(to_float(x));
 }
 
 template <class T>
 T from_double(double x) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) return static_cast<T>(x);
+  if constexpr (std::is_same_v<T, double>) return x;
   else return from_float<T>(static_cast<float>(x));
 }
 

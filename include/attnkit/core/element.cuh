@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -38,11 +39,19 @@ struct ElementTraits<bfloat16_t> {
   static ATTNKIT_HOST_DEVICE bfloat16_t from_float(float x) { return __float2bfloat16_rn(x); }
 };
 
+// Conversions to and from float. float itself passes through, so code templated over the
+// storage type (the references also run in fp32) needs no special case.
 template <class Element>
-ATTNKIT_HOST_DEVICE inline float to_float(Element x) { return ElementTraits<Element>::to_float(x); }
+ATTNKIT_HOST_DEVICE inline float to_float(Element x) {
+  if constexpr (std::is_same_v<Element, float>) return x;
+  else return ElementTraits<Element>::to_float(x);
+}
 
 template <class Element>
-ATTNKIT_HOST_DEVICE inline Element from_float(float x) { return ElementTraits<Element>::from_float(x); }
+ATTNKIT_HOST_DEVICE inline Element from_float(float x) {
+  if constexpr (std::is_same_v<Element, float>) return x;
+  else return ElementTraits<Element>::from_float(x);
+}
 
 // Rounds a float to the nearest value representable in Element (used by references that mimic
 // a same-precision implementation).

@@ -45,18 +45,6 @@ struct HeadRows {
 
 namespace detail {
 
-// float is not among core's 16-bit ElementTraits; the reference also runs on float.
-template <class Element>
-ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE float load_float(Element x) {
-  if constexpr (std::is_same_v<Element, float>) return x;
-  else return to_float(x);
-}
-template <class Element>
-ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE Element store_as(float x) {
-  if constexpr (std::is_same_v<Element, float>) return x;
-  else return from_float<Element>(x);
-}
-
 // What the softmax sees for one score: -inf where the band or the variant's mask drops it,
 // otherwise the variant's score_mod of it.
 template <class Variant>
@@ -153,14 +141,14 @@ __global__ void __launch_bounds__(kThreads)
 
   detail::MaxSum partial;
   for (int k = threadIdx.x; k < rows.seqlen_k; k += kThreads)
-    partial.absorb(detail::masked_score(detail::load_float(score_row[k]), rows, band, variant, head, q, k));
+    partial.absorb(detail::masked_score(to_float(score_row[k]), rows, band, variant, head, q, k));
   const detail::MaxSum total = detail::block_reduce<kThreads>(partial);
 
   const bool empty = total.max == -INFINITY;
   const float inv_sum = empty ? 0.f : 1.f / total.sum;
   for (int k = threadIdx.x; k < rows.seqlen_k; k += kThreads) {
-    const float s = detail::masked_score(detail::load_float(score_row[k]), rows, band, variant, head, q, k);
-    prob_row[k] = detail::store_as<Element>(empty ? 0.f : expf(s - total.max) * inv_sum);
+    const float s = detail::masked_score(to_float(score_row[k]), rows, band, variant, head, q, k);
+    prob_row[k] = from_float<Element>(empty ? 0.f : expf(s - total.max) * inv_sum);
   }
   if (lse != nullptr && threadIdx.x == 0)
     lse[head * lse_head_stride + q] = empty ? -INFINITY : total.max + logf(total.sum);
@@ -180,7 +168,7 @@ __global__ void output_row_dot_kernel(HeadRows<const Element> d_out, HeadRows<co
   const Element* out_row = out.at(q, head);
   float dot = 0.f;
   for (int c = lane; c < head_dim; c += kWarpSize)
-    dot += detail::load_float(d_out_row[c]) * detail::load_float(out_row[c]);
+    dot += to_float(d_out_row[c]) * to_float(out_row[c]);
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
   if (lane == 0) row_dot[row] = dot;
 }
@@ -199,14 +187,14 @@ __global__ void __launch_bounds__(kThreads)
   const float correction = row_dot[row];
   const int64_t row_begin = row * rows.seqlen_k;
   for (int k = threadIdx.x; k < rows.seqlen_k; k += kThreads) {
-    const float p = detail::load_float(probs[row_begin + k]);
+    const float p = to_float(probs[row_begin + k]);
     float d_score = 0.f;
     if (p != 0.f) {
-      d_score = p * (detail::load_float(d_probs[row_begin + k]) - correction) * softmax_scale;
+      d_score = p * (to_float(d_probs[row_begin + k]) - correction) * softmax_scale;
       if constexpr (Variant::has_score_mod)
-        d_score *= variant.score_mod_grad(detail::load_float(raw_scores[row_begin + k]), rows.batch_index, head, q, k);
+        d_score *= variant.score_mod_grad(to_float(raw_scores[row_begin + k]), rows.batch_index, head, q, k);
     }
-    d_probs[row_begin + k] = detail::store_as<Element>(d_score);
+    d_probs[row_begin + k] = from_float<Element>(d_score);
   }
 }
 
