@@ -1,7 +1,8 @@
 // The FlashAttention-2 backward kernel (attention/fa2_backward.cuh), bf16, over the papers'
-// grid at head dims 64 and 128 (the backward's head dims stop at 128). FLOPs count 2.5× the
-// forward's. The forward runs once, untimed, to leave O and LSE; the workspace is allocated
-// once, outside the timed loop, so the timing is the three kernels alone.
+// grid at head dims 64 and 128. FLOPs count 2.5× the forward's. The forward runs once,
+// untimed, to leave O and LSE; the workspace is allocated once, outside the timed loop, so the
+// timing is the three kernels alone. Two more series on a few seqlens price the options:
+// fa2_bwd_deterministic (ordered dQ accumulation) and fa2_bwd_dropout (p = 0.1).
 
 #include <cstddef>
 #include <vector>
@@ -27,9 +28,12 @@ void launch_backward(const AttentionProblem& problem, const BackwardGradients& g
   fa2::backward<bfloat16_t, HeadDim>(problem, grads, NoVariant{}, stream);
 }
 
-void backward(benchmark::State& state, const GridPoint& point) {
+enum class Mode { plain, deterministic, dropout };
+
+void backward(benchmark::State& state, const GridPoint& point, Mode mode) {
   GpuTimer timer;
   ForwardTensors tensors(point);
+  if (mode == Mode::dropout) tensors.problem.dropout = {0.1f, 2024, 0};
   const std::size_t elements = point.tensor_elements();
   DeviceBuffer<bfloat16_t> d_out = random_normal_buffer<bfloat16_t>(elements, 4);
   DeviceBuffer<bfloat16_t> d_q(elements), d_k(elements), d_v(elements);
@@ -37,6 +41,7 @@ void backward(benchmark::State& state, const GridPoint& point) {
   BackwardGradients grads = make_gradients_like(tensors.problem, d_out.get(), d_q.get(), d_k.get(), d_v.get());
   grads.workspace = workspace.get();
   grads.workspace_bytes = workspace.bytes();
+  grads.deterministic = mode == Mode::deterministic;
   // The random fills ran on the default stream; the timer's stream does not wait for it.
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
 
@@ -57,16 +62,27 @@ void backward(benchmark::State& state, const GridPoint& point) {
   time_on_gpu(state, timer, point.flops(true), backward_bytes(point), launch);
 }
 
-std::vector<GridPoint> backward_grid() {
+std::vector<GridPoint> backward_grid(bool few_seqlens) {
   std::vector<GridPoint> grid;
-  for (const GridPoint& point : paper_grid())
-    if (point.head_dim == 64 || point.head_dim == 128) grid.push_back(point);
+  for (const GridPoint& point : paper_grid()) {
+    if (point.head_dim != 64 && point.head_dim != 128) continue;
+    if (few_seqlens && point.seqlen != 1024 && point.seqlen != 4096 && point.seqlen != 16384) continue;
+    grid.push_back(point);
+  }
   return grid;
+}
+
+void register_mode(const char* prefix, Mode mode, bool few_seqlens) {
+  register_grid(
+      prefix, [mode](benchmark::State& state, const GridPoint& point) { backward(state, point, mode); },
+      backward_grid(few_seqlens));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_grid("fa2_bwd", backward, backward_grid());
+  register_mode("fa2_bwd", Mode::plain, false);
+  register_mode("fa2_bwd_deterministic", Mode::deterministic, true);
+  register_mode("fa2_bwd_dropout", Mode::dropout, true);
   return run_benchmarks(argc, argv);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command on a GPU machine: configure and build everything with ninja, run every test
 # (GPU tests included) and the benchmarks, and write the results under OUT_DIR:
+#   build.log                       the build
 #   ctest.log, ctest.xml            the test run (JUnit XML)
 #   bench_<name>.json               one Google Benchmark JSON per benchmark executable
 #   peers.json, peers.log           PyTorch SDPA / FlexAttention on the same grid (with --peers)
@@ -40,9 +41,13 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 
 
 echo "==> configure and build (preset ${preset})"
 cmake --preset "${preset}" > "${out_dir}/configure.log" 2>&1 || { cat "${out_dir}/configure.log"; exit 1; }
-cmake --build --preset "${preset}" -j "$(nproc)" 2>&1 | tail -n 5
-
 status=0
+# -k 0: a target that fails to compile must not keep the others from building and running;
+# the failure is shown and makes the run fail.
+cmake --build --preset "${preset}" -j "$(nproc)" -- -k 0 > "${out_dir}/build.log" 2>&1 ||
+  { status=1; echo "build failed:"; grep -E "error|FAILED" "${out_dir}/build.log" | head -n 30; }
+tail -n 3 "${out_dir}/build.log"
+
 if [[ "${run_tests}" == true ]]; then
   echo "==> tests"
   ctest --test-dir "${build_dir}" --output-on-failure -j 4 --output-junit "${out_dir}/ctest.xml" \

@@ -1,9 +1,11 @@
-// FA2 backward with variants (ALiBi, soft-capping, a mask_mod), its host-side validation (head
-// dim, LSE, workspace size) and a user-provided workspace, on top of the per-head-dim matrices
-// in fa2_backward_d*.cu (linked into the same executable).
+// FA2 backward with variants (ALiBi, soft-capping, a mask_mod), the deterministic mode, a
+// finite-difference check, its host-side validation (head dim, LSE, workspace size) and a
+// user-provided workspace, on top of the per-head-dim matrices in fa2_backward_d*.cu (linked
+// into the same executable).
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,9 +50,11 @@ struct PreparedBackward {
   DeviceArray<bfloat16_t> d_out, dq, dk, dv;
   BackwardGradients grads;
 
-  PreparedBackward()
-      : c(make_case()),
-        shape(reference::Shape::dense(c.batch, c.heads_q, c.heads_kv, c.seqlen_q, c.seqlen_k, kHeadDim, c.band)),
+  explicit PreparedBackward(const ForwardCase& given = make_case())
+      : c(given),
+        shape(c.varlen_q.empty()
+                  ? reference::Shape::dense(c.batch, c.heads_q, c.heads_kv, c.seqlen_q, c.seqlen_k, kHeadDim, c.band)
+                  : reference::Shape::varlen(c.heads_q, c.heads_kv, kHeadDim, c.varlen_q, c.varlen_k, c.band)),
         q(reference::random_normal(shape.q_size(), c.seed)),
         k(reference::random_normal(shape.kv_size(), c.seed + 1)),
         v(reference::random_normal(shape.kv_size(), c.seed + 2)),
@@ -60,9 +64,28 @@ struct PreparedBackward {
         dq(shape.q_size()),
         dk(shape.kv_size()),
         dv(shape.kv_size()) {
+    std::vector<double> d_out_values = reference::random_normal(shape.q_size(), c.seed + 3);
+    d_out.upload(tensors.to_layout(round_to_elements<bfloat16_t>(d_out_values), CaseTensors<bfloat16_t>::Side::query));
     fa2::forward<bfloat16_t, kHeadDim>(tensors.problem);
     ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
     grads = make_gradients_like(tensors.problem, d_out.get(), dq.get(), dk.get(), dv.get());
+  }
+
+  // dQ, dK, dV of one backward call, as stored (poisoned first, so a stale value cannot pass).
+  std::vector<bfloat16_t> run(bool deterministic) {
+    dq.poison();
+    dk.poison();
+    dv.poison();
+    BackwardGradients given = grads;
+    given.deterministic = deterministic;
+    fa2::backward<bfloat16_t, kHeadDim>(tensors.problem, given);
+    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<bfloat16_t> all = dq.download();
+    for (const auto* part : {&dk, &dv}) {
+      const std::vector<bfloat16_t> values = part->download();
+      all.insert(all.end(), values.begin(), values.end());
+    }
+    return all;
   }
 
   static ForwardCase make_case() {
@@ -101,6 +124,71 @@ std::string error_message(Call&& call) {
 TEST_CASE("fa2 backward variants: ALiBi, soft-capping, mask_mod", "[fa2][backward][variant]") {
   check_variants<bfloat16_t, 128>();
   check_variants<half_t, 64>();
+}
+
+TEST_CASE("fa2 backward, deterministic mode: bitwise equal gradients over 5 runs", "[fa2][backward][deterministic]") {
+  // Many key blocks adding into each dQ block (long non-causal rows, GQA), the causal and window
+  // orders, and varlen, where entries have different numbers of key blocks.
+  ForwardCase wide;
+  wide.batch = 2;
+  wide.heads_q = 8;
+  wide.heads_kv = 2;
+  wide.seqlen_q = wide.seqlen_k = 2048;
+  wide.seed = 8100;
+  ForwardCase causal = wide;
+  causal.band = BandMask::causal();
+  causal.seqlen_q = 1500;
+  causal.seed = 8110;
+  ForwardCase window = wide;
+  window.band = BandMask::window(300, 40);
+  window.seed = 8120;
+  ForwardCase varlen;
+  varlen.heads_q = 4;
+  varlen.heads_kv = 2;
+  varlen.varlen_q = {1, 700, 1300, 129};
+  varlen.varlen_k = {5, 1024, 900, 300};
+  varlen.band = BandMask::causal();
+  varlen.seed = 8130;
+  for (const ForwardCase& c : {wide, causal, window, varlen}) {
+    INFO(c.describe(PreparedBackward::kHeadDim, "bf16"));
+    PreparedBackward prepared(c);
+    const std::vector<bfloat16_t> first = prepared.run(true);
+    REQUIRE_FALSE(reference::any_nan(to_doubles(first)));
+    for (int repeat = 1; repeat < 5; ++repeat) {
+      const std::vector<bfloat16_t> again = prepared.run(true);
+      INFO("run " << repeat + 1);
+      CHECK(std::memcmp(first.data(), again.data(), first.size() * sizeof(bfloat16_t)) == 0);
+    }
+  }
+}
+
+TEST_CASE("fa2 backward, deterministic mode: gradients match the reference", "[fa2][backward][deterministic]") {
+  const BackwardLauncher deterministic = [](const AttentionProblem& problem, const BackwardGradients& grads) {
+    BackwardGradients given = grads;
+    given.deterministic = true;
+    fa2::backward<bfloat16_t, 64>(problem, given);
+  };
+  for (const ForwardCase& c : backward_matrix()) check_backward<bfloat16_t>(64, c, fa2_launcher<bfloat16_t, 64>(), deterministic);
+  for (const ForwardCase& c : dropout_cases(8200)) check_backward<bfloat16_t>(64, c, fa2_launcher<bfloat16_t, 64>(), deterministic);
+}
+
+TEST_CASE("fa2 backward gradients match central finite differences", "[fa2][backward][finite-difference]") {
+  // The oracle here is the numerical derivative of the float64 forward, not the reference's
+  // analytic backward: causal GQA with dropout, sizes that leave partial tiles.
+  ForwardCase c;
+  c.heads_q = 2;
+  c.heads_kv = 1;
+  c.seqlen_q = 19;
+  c.seqlen_k = 23;
+  c.band = BandMask::causal();
+  c.dropout = 0.2f;
+  c.seed = 8300;
+  c.finite_difference_oracle = true;
+  check_backward<bfloat16_t>(64, c, fa2_launcher<bfloat16_t, 64>(), fa2_backward_launcher<bfloat16_t, 64>());
+  c.dropout = 0.f;
+  c.band = BandMask::window(6, 2);
+  c.seed = 8310;
+  check_backward<bfloat16_t>(64, c, fa2_launcher<bfloat16_t, 64>(), fa2_backward_launcher<bfloat16_t, 64>());
 }
 
 TEST_CASE("fa2 backward rejects a head dim it was not built for, naming it", "[fa2][backward][validate]") {

@@ -3,7 +3,7 @@
 // each, so the kernels compile in parallel). A reduced forward matrix, since the CPU reference's
 // backward costs about five forwards: seqlens 1..300 and one of 1024, s_q != s_k both ways,
 // causal in both alignments, sliding windows, GQA and MQA, varlen, BHSD strides, scores up to
-// about ±30, fp16 and bf16.
+// about ±30, dropout, fp16 and bf16.
 
 #include "attnkit/attention/fa2_backward.cuh"
 #include "fa2_forward_cases.cuh"
@@ -42,6 +42,11 @@ inline std::vector<ForwardCase> long_backward_cases() {
 template <int HeadDim>
 void run_backward_matrix() {
   for (const ForwardCase& c : backward_matrix()) {
+    check_backward<bfloat16_t>(HeadDim, c, fa2_launcher<bfloat16_t, HeadDim>(),
+                               fa2_backward_launcher<bfloat16_t, HeadDim>());
+    check_backward<half_t>(HeadDim, c, fa2_launcher<half_t, HeadDim>(), fa2_backward_launcher<half_t, HeadDim>());
+  }
+  for (const ForwardCase& c : dropout_cases(5900)) {
     check_backward<bfloat16_t>(HeadDim, c, fa2_launcher<bfloat16_t, HeadDim>(),
                                fa2_backward_launcher<bfloat16_t, HeadDim>());
     check_backward<half_t>(HeadDim, c, fa2_launcher<half_t, HeadDim>(), fa2_backward_launcher<half_t, HeadDim>());

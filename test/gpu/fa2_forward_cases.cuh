@@ -2,7 +2,7 @@
 // The FA2 forward correctness matrix, instantiated once per head dim (one translation unit
 // each, so the kernels compile in parallel): seqlens 1..1000 and 4096, s_q != s_k both ways,
 // causal in both alignments, sliding windows, GQA and MQA, varlen, BHSD strides, scores up
-// to about ±30, fp16 and bf16.
+// to about ±30, dropout, fp16 and bf16.
 
 #include "attnkit/attention/fa2_forward.cuh"
 #include "support/case_matrix.cuh"
@@ -37,6 +37,10 @@ inline std::vector<ForwardCase> long_forward_cases() {
 template <int HeadDim>
 void run_forward_matrix() {
   for (const ForwardCase& c : forward_matrix()) {
+    check_forward<bfloat16_t>(HeadDim, c, fa2_launcher<bfloat16_t, HeadDim>());
+    check_forward<half_t>(HeadDim, c, fa2_launcher<half_t, HeadDim>());
+  }
+  for (const ForwardCase& c : dropout_cases(1900)) {
     check_forward<bfloat16_t>(HeadDim, c, fa2_launcher<bfloat16_t, HeadDim>());
     check_forward<half_t>(HeadDim, c, fa2_launcher<half_t, HeadDim>());
   }

@@ -16,6 +16,7 @@
 
 #include "attnkit/mask/alibi.cuh"
 #include "attnkit/mask/softcap.cuh"
+#include "attnkit/reference/finite_difference.cuh"
 #include "attnkit/reference/cpu_attention.cuh"
 #include "attnkit/reference/host_tensor.cuh"
 
@@ -63,30 +64,10 @@ void check_gradients_against_finite_differences(const Shape& shape, const Varian
   Inputs in = random_inputs(shape, seed, q_stddev);
   const BackwardResult analytic = backward(shape, in.q, in.k, in.v, in.d_out, variant);
 
-  auto loss = [&] {
-    const std::vector<double> o = forward(shape, in.q, in.k, in.v, variant).o;
-    double sum = 0.0;
-    for (std::size_t i = 0; i < o.size(); ++i) sum += o[i] * in.d_out[i];
-    return sum;
-  };
-  auto numeric_gradient = [&](std::vector<double>& wrt) {
-    constexpr double kStep = 1e-5;
-    std::vector<double> gradient(wrt.size());
-    for (std::size_t i = 0; i < wrt.size(); ++i) {
-      const double saved = wrt[i];
-      wrt[i] = saved + kStep;
-      const double above = loss();
-      wrt[i] = saved - kStep;
-      const double below = loss();
-      wrt[i] = saved;
-      gradient[i] = (above - below) / (2 * kStep);
-    }
-    return gradient;
-  };
-
-  const std::vector<double> dq = numeric_gradient(in.q);
-  const std::vector<double> dk = numeric_gradient(in.k);
-  const std::vector<double> dv = numeric_gradient(in.v);
+  const BackwardResult numeric = finite_difference_backward(shape, in.q, in.k, in.v, in.d_out, variant);
+  const std::vector<double>& dq = numeric.dq;
+  const std::vector<double>& dk = numeric.dk;
+  const std::vector<double>& dv = numeric.dv;
   REQUIRE(max_abs(dq) > 0.0);
   REQUIRE(max_abs(dk) > 0.0);
   REQUIRE(max_abs(dv) > 0.0);
@@ -409,6 +390,16 @@ TEST_CASE("backward matches central finite differences", "[reference]") {
   }
   SECTION("mask_mod") {
     check_gradients_against_finite_differences(Shape::dense(1, 2, 2, 5, 7, 8), EvenKeysByMask{}, 900);
+  }
+  SECTION("dropout, causal GQA") {
+    // A fixed pseudo-random mask, p = 0.3: O depends on it linearly, so the gradients must too.
+    Shape shape = Shape::dense(2, 4, 2, 6, 7, 8, BandMask::causal());
+    shape.dropout = [](int b, int h, int i, int j) {
+      const unsigned hash = (unsigned(b) * 73856093u) ^ (unsigned(h) * 19349663u) ^ (unsigned(i) * 83492791u) ^
+                            (unsigned(j) * 2654435761u);
+      return (hash >> 7) % 10 < 3 ? 0.0 : 1.0 / 0.7;
+    };
+    check_gradients_against_finite_differences(shape, NoVariant{}, 1000);
   }
 }
 

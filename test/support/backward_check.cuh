@@ -22,6 +22,7 @@
 
 #include "attnkit/attention/backward_problem.cuh"
 #include "attnkit/reference/cpu_attention.cuh"
+#include "attnkit/reference/finite_difference.cuh"
 #include "attnkit/reference/host_tensor.cuh"
 #include "attnkit/reference/standard_attention.cuh"
 #include "support/device_array.cuh"
@@ -40,7 +41,7 @@ void check_backward(int head_dim, const ForwardCase& c, const ForwardLauncher& f
                     const BackwardLauncher& backward, const HostVariant& host_variant,
                     const DeviceVariant& device_variant) {
   const bool varlen = !c.varlen_q.empty();
-  const reference::Shape shape =
+  reference::Shape shape =
       varlen ? reference::Shape::varlen(c.heads_q, c.heads_kv, head_dim, c.varlen_q, c.varlen_k, c.band)
              : reference::Shape::dense(c.batch, c.heads_q, c.heads_kv, c.seqlen_q, c.seqlen_k, head_dim, c.band);
   INFO("backward, " << c.describe(head_dim, ElementTraits<Element>::name));
@@ -62,6 +63,7 @@ void check_backward(int head_dim, const ForwardCase& c, const ForwardLauncher& f
   using Side = typename Tensors::Side;
   Tensors tensors(with_lse, head_dim, shape, q_elements, k_elements, v_elements);
   const AttentionProblem& problem = tensors.problem;
+  DropoutFactors::attach(problem, shape);
   forward(problem);
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
 
@@ -95,7 +97,9 @@ void check_backward(int head_dim, const ForwardCase& c, const ForwardLauncher& f
   const std::vector<double> same_precision_dk = tensors.to_packed(baseline_dk.download(), Side::key);
   const std::vector<double> same_precision_dv = tensors.to_packed(baseline_dv.download(), Side::key);
 
-  const reference::BackwardResult exact = reference::backward(shape, q, k, v, d_out, host_variant);
+  const reference::BackwardResult exact = c.finite_difference_oracle
+                                             ? reference::finite_difference_backward(shape, q, k, v, d_out, host_variant)
+                                             : reference::backward(shape, q, k, v, d_out, host_variant);
 
   // Slack: 1e-3 · max(1, max|dX_ref|). It covers what the 2× rule cannot: elements whose exact
   // gradient is zero by structure (a row that keeps one key has P = 1 and dS = 0, where any

@@ -99,4 +99,41 @@ inline std::vector<ForwardCase> case_matrix(const CaseMatrixSpec& spec) {
   return cases;
 }
 
+// Dropout on its own axis (the mask is the same code whatever the head dim): square and
+// ragged, causal, a window, GQA and varlen, and a high probability.
+inline std::vector<ForwardCase> dropout_cases(uint64_t first_seed) {
+  std::vector<ForwardCase> cases;
+  uint64_t seed = first_seed;
+  auto add = [&](ForwardCase c) {
+    c.seed = seed += 10;
+    cases.push_back(c);
+  };
+  ForwardCase c;
+  c.batch = 2;
+  c.heads_q = c.heads_kv = 2;
+  c.seqlen_q = c.seqlen_k = 129;
+  c.dropout = 0.17f;
+  add(c);
+  c.band = BandMask::causal();
+  add(c);
+  c.seqlen_q = 300;
+  c.seqlen_k = 100;
+  c.band = BandMask::window(20, 3, MaskAlignment::top_left);
+  add(c);
+  c.batch = 1;
+  c.heads_q = 6;
+  c.heads_kv = 2;
+  c.seqlen_q = c.seqlen_k = 200;
+  c.band = BandMask::causal();
+  c.dropout = 0.6f;
+  add(c);
+  c.heads_q = 4;
+  c.varlen_q = {1, 17, 200, 129};
+  c.varlen_k = {5, 17, 150, 300};
+  c.band = BandMask::none();
+  c.dropout = 0.1f;
+  add(c);
+  return cases;
+}
+
 }  // namespace attnkit::testing

@@ -22,6 +22,7 @@
 #include "attnkit/reference/cpu_attention.cuh"
 #include "attnkit/reference/host_tensor.cuh"
 #include "support/device_array.cuh"
+#include "support/dropout_factors.cuh"
 
 namespace attnkit::testing {
 
@@ -38,6 +39,8 @@ struct ForwardCase {
   double input_stddev = 1.0;            // 3 pushes scaled scores to about ±30
   Layout layout = Layout::bshd;
   bool with_lse = true;
+  float dropout = 0.f;  // > 0: dropout with this probability, its seed and offset derived from `seed`
+  bool finite_difference_oracle = false;  // backward: compare against central differences instead
   uint64_t seed = 1;
 
   std::string describe(int head_dim, const char* dtype) const {
@@ -46,7 +49,7 @@ struct ForwardCase {
       << " sq=" << seqlen_q << " sk=" << seqlen_k << " band=(" << band.left << "," << band.right << ","
       << (band.alignment == MaskAlignment::top_left ? "top_left" : "bottom_right") << ")"
       << (varlen_q.empty() ? "" : " varlen") << (layout == Layout::bhsd ? " bhsd" : "")
-      << " stddev=" << input_stddev;
+      << " stddev=" << input_stddev << (dropout > 0.f ? " dropout=" + std::to_string(dropout) : "");
     return s.str();
   }
 };
@@ -86,6 +89,7 @@ class CaseTensors {
     problem.heads_kv = c.heads_kv;
     problem.head_dim = head_dim;
     problem.band = c.band;
+    if (c.dropout > 0.f) problem.dropout = {c.dropout, c.seed * 0x9E3779B97F4A7C15ull, static_cast<uint32_t>(c.seed)};
     if (varlen) {
       problem.seqlen_q = *std::max_element(c.varlen_q.begin(), c.varlen_q.end());
       problem.seqlen_k = *std::max_element(c.varlen_k.begin(), c.varlen_k.end());
@@ -175,7 +179,7 @@ template <class Element, class HostVariant = NoVariant>
 void check_forward(int head_dim, const ForwardCase& c, const ForwardLauncher& launch,
                    const HostVariant& host_variant = {}) {
   const bool varlen = !c.varlen_q.empty();
-  const reference::Shape shape =
+  reference::Shape shape =
       varlen ? reference::Shape::varlen(c.heads_q, c.heads_kv, head_dim, c.varlen_q, c.varlen_k, c.band)
              : reference::Shape::dense(c.batch, c.heads_q, c.heads_kv, c.seqlen_q, c.seqlen_k, head_dim, c.band);
   const int batch = shape.batch;
@@ -192,6 +196,7 @@ void check_forward(int head_dim, const ForwardCase& c, const ForwardLauncher& la
 
   using Tensors = CaseTensors<Element>;
   Tensors tensors(c, head_dim, shape, q_elements, k_elements, v_elements);
+  DropoutFactors::attach(tensors.problem, shape);
   launch(tensors.problem);
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<double> o = tensors.to_packed(tensors.o_device.download(), Tensors::Side::query);

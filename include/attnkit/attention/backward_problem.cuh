@@ -7,7 +7,8 @@
 // convention of Q/O (TensorRef, unit stride on the head dim); dK, dV that of K/V.
 //
 // Scratch: an fp32 dQ accumulator (rows × heads_q × head_dim, where rows = batch · seqlen_q, an
-// upper bound of the packed rows for varlen) and D = rowsum(dO ∘ O) (rows × heads_q).
+// upper bound of the packed rows for varlen), the turn counters of the deterministic mode
+// (one int per 16 query rows and head), D = rowsum(dO ∘ O) and LSE·log2(e) (rows × heads_q each).
 // backward_workspace_bytes() says how much; pass it in `workspace`, or leave it null to have
 // the launcher take it from the stream-ordered allocator (cudaMallocAsync) for the call.
 
@@ -25,22 +26,36 @@ struct BackwardGradients {
   TensorRef d_v;  // written, like V
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
+  // Bitwise-reproducible dQ: the CTAs add their parts of a dQ block in a fixed order instead
+  // of with fp32 atomics (dK and dV are reproducible either way). Costs some speed: a CTA may
+  // wait for its turn; bench/NOTES.md has the measured price.
+  bool deterministic = false;
 };
 
 // Where the scratch buffers lie in the workspace: the fp32 dQ accumulator (rows, heads_q,
-// head_dim) at offset 0, then D (heads_q, rows), each 256-byte aligned.
+// head_dim) at offset 0, the turn counters (batch, heads_q, ceil(seqlen_q / 16)), then D and
+// LSE·log2(e) (heads_q, rows each), each 256-byte aligned. Everything before D is zeroed by
+// every call.
 struct BackwardWorkspaceLayout {
-  std::size_t rows;      // batch · seqlen_q: packed rows, an upper bound for varlen
-  std::size_t d_offset;  // bytes from the start to D
-  std::size_t total;     // bytes in all
+  std::size_t rows;             // batch · seqlen_q: packed rows, an upper bound for varlen
+  std::size_t counters_offset;  // bytes from the start to the turn counters
+  std::size_t d_offset;         // bytes from the start to D
+  std::size_t lse_log2_offset;  // bytes from the start to LSE·log2(e)
+  std::size_t total;            // bytes in all
 };
+
+// Turn counters per (batch, head): one per 16 query rows, enough for any query block size.
+ATTNKIT_HOST_DEVICE inline int turn_counters_per_head(int seqlen_q) { return (seqlen_q + 15) / 16; }
 
 inline BackwardWorkspaceLayout backward_workspace_layout(const AttentionProblem& p) {
   auto round_up = [](std::size_t bytes) { return (bytes + 255) / 256 * 256; };
   BackwardWorkspaceLayout layout;
   layout.rows = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(p.seqlen_q);
-  layout.d_offset = round_up(layout.rows * p.heads_q * p.head_dim * sizeof(float));
-  layout.total = layout.d_offset + round_up(layout.rows * p.heads_q * sizeof(float));
+  layout.counters_offset = round_up(layout.rows * p.heads_q * p.head_dim * sizeof(float));
+  layout.d_offset = layout.counters_offset + round_up(static_cast<std::size_t>(p.batch) * p.heads_q *
+                                                      turn_counters_per_head(p.seqlen_q) * sizeof(int));
+  layout.lse_log2_offset = layout.d_offset + round_up(layout.rows * p.heads_q * sizeof(float));
+  layout.total = layout.lse_log2_offset + round_up(layout.rows * p.heads_q * sizeof(float));
   return layout;
 }
 

@@ -43,26 +43,37 @@ void backward(const AttentionProblem& problem, const BackwardGradients& grads, c
     require(reinterpret_cast<uintptr_t>(workspace) % 256 == 0, "workspace = ", workspace,
             " is not 256-byte aligned");
   }
-  float* const dq_accumulator = static_cast<float*>(workspace);
-  float* const d_rows = reinterpret_cast<float*>(static_cast<char*>(workspace) + layout.d_offset);
+  char* const bytes = static_cast<char*>(workspace);
+  float* const d_rows = reinterpret_cast<float*>(bytes + layout.d_offset);
+  float* const lse_log2_rows = reinterpret_cast<float*>(bytes + layout.lse_log2_offset);
+  const BackwardScratch scratch{reinterpret_cast<float*>(bytes), d_rows, lse_log2_rows,
+                                reinterpret_cast<int*>(bytes + layout.counters_offset)};
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
 
-  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(dq_accumulator, 0, layout.d_offset, stream));
+  // Zeroes the dQ accumulator and the turn counters.
+  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(workspace, 0, layout.d_offset, stream));
   const dim3 row_grid(ceil_div(problem.seqlen_q, kPrePostWarps), problem.heads_q, problem.batch);
-  backward_preprocess_kernel<Element, HeadDim><<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_o, d_rows);
+  backward_preprocess_kernel<Element, HeadDim>
+      <<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_o, d_rows, lse_log2_rows);
   ATTNKIT_CHECK_LAUNCH();
 
-  const auto kernel = backward_kernel<Config, Variant>;
+  // Dropout and the deterministic mode are compile-time choices of the kernel (no RNG code, no
+  // turn-taking code where they are off): one of four instantiations.
+  const bool dropout = problem.dropout.enabled();
+  const auto kernel = dropout ? (grads.deterministic ? backward_kernel<Config, Variant, true, true>
+                                                     : backward_kernel<Config, Variant, true, false>)
+                              : (grads.deterministic ? backward_kernel<Config, Variant, false, true>
+                                                     : backward_kernel<Config, Variant, false, false>);
   // Above 48 KB a kernel must opt in to its dynamic shared memory.
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   const dim3 grid(ceil_div(problem.seqlen_k, Config::kBlockN), problem.heads_kv, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, dq_accumulator, d_rows, variant);
+  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, scratch, variant);
   ATTNKIT_CHECK_LAUNCH();
 
-  backward_postprocess_kernel<Element, HeadDim><<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_q,
-                                                                                          dq_accumulator);
+  backward_postprocess_kernel<Element, HeadDim>
+      <<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_q, scratch.dq_accumulator);
   ATTNKIT_CHECK_LAUNCH();
   if (owned) ATTNKIT_CUDA_CHECK(cudaFreeAsync(workspace, stream));
 }

@@ -7,14 +7,21 @@
 //
 //   for each query block i (double-buffered Q, dO, LSE, D)
 //     Sᵀ  = K Qᵢᵀ,  dPᵀ = V dOᵢᵀ                  (warp w: key rows 16w..16w+15)
-//     Pᵀ  = exp(score_mod(Sᵀ·scale) − LSE)        (masks only on partial tiles)
-//     dSᵀ = Pᵀ ∘ (dPᵀ − D) ∘ score_mod'
-//     dV += Pᵀ dOᵢ,  dK += dSᵀ Qᵢ                 (Pᵀ, dSᵀ reused from registers)
-//     dQᵢ += dS K                                  (dSᵀ through shared memory; fp32 atomics)
-//   dK ·= scale;  store dK, dV
+//     Pᵀ  = exp2(score_mod(Sᵀ·scale)·log2e − LSE·log2e)   (masks only on partial tiles)
+//     dSᵀ = Pᵀ ∘ (dPᵀ ∘ Zᵀ/(1−p) − D) ∘ score_mod'   (Z: the dropout mask, all ones without)
+//     dV += (Pᵀ ∘ Zᵀ) dOᵢ,  dK += dSᵀ Qᵢ           (Pᵀ, dSᵀ reused from registers)
+//     dQᵢ += dS K                                  (dSᵀ through shared memory; fp32 atomics,
+//                                                   or in key-block order when deterministic)
+//   dK ·= scale;  dV ·= 1/(1−p);  store dK, dV
 //
-// D = rowsum(dO ∘ O) comes from the preprocess kernel, and dQ is scaled and rounded by the
-// postprocess kernel (fa2_backward_pre_post.cuh).
+// D = rowsum(dO ∘ O) and LSE·log2(e) come from the preprocess kernel, and dQ is scaled and
+// rounded by the postprocess kernel (fa2_backward_pre_post.cuh).
+//
+// Deterministic mode: the key blocks that see a query block add their dQ parts in key-block
+// order (tile/turn_semaphore.cuh), and walk the query blocks from the last one down. With
+// causal masking key block n sees query blocks from about n·kBlockN on, so in ascending order a
+// block would always arrive before its predecessors and wait for them; descending, all the
+// key blocks of a query block reach it at the same step and only queue for the add.
 
 #include <type_traits>
 
@@ -22,9 +29,11 @@
 #include "../mask/attention_mask.cuh"
 #include "../mma/accumulator_store.cuh"
 #include "../mma/warp_gemm.cuh"
+#include "../softmax/dropout.cuh"
 #include "../tile/atomic_accumulate.cuh"
 #include "../tile/global_to_shared.cuh"
 #include "../tile/shared_to_global.cuh"
+#include "../tile/turn_semaphore.cuh"
 #include "backward_problem.cuh"
 #include "fa2_backward_config.cuh"
 #include "fa2_backward_pre_post.cuh"
@@ -32,12 +41,21 @@
 
 namespace attnkit::fa2 {
 
-// `problem.softmax_scale` must already be resolved (> 0), and problem.lse set: the launcher
-// does both.
-template <class Config, class Variant>
+// The workspace buffers the main kernel reads and writes (backward_problem.cuh's layout).
+struct BackwardScratch {
+  float* dq_accumulator;        // (rows, heads_q, head dim), zeroed
+  const float* d_rows;          // D, (heads_q, rows)
+  const float* lse_log2_rows;   // LSE·log2(e), +inf for rows that kept no key, (heads_q, rows)
+  int* dq_turns;                // deterministic mode's turn counters, zeroed
+};
+
+// `problem.softmax_scale` must already be resolved (> 0) and problem.lse set: the launcher does
+// both. `Dropout` as in the forward: false compiles out the RNG. `Deterministic`: dQ added in
+// key-block order (scratch.dq_turns) instead of in whatever order the atomics land.
+template <class Config, class Variant, bool Dropout = false, bool Deterministic = false>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     backward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ BackwardGradients grads,
-                    float* dq_accumulator, const float* d_rows, const Variant variant) {
+                    const BackwardScratch scratch, const Variant variant) {
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
   using KVLayout = typename Config::KVLayout;
@@ -52,7 +70,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   Element* const v_tile = k_tile + Config::kKVElements;
   Element* const q_tiles = v_tile + Config::kKVElements;  // stage s: Q at 2s, dO at 2s + 1
   Element* const ds_tile = q_tiles + Config::kStages * 2 * Config::kQElements;
-  float* const row_stats = reinterpret_cast<float*>(shared_bytes + Config::kElementBytes);  // s: LSE 2s, D 2s+1
+  // stage s: LSE·log2(e) at 2s, D at 2s + 1
+  float* const row_stats = reinterpret_cast<float*>(shared_bytes + Config::kElementBytes);
   auto q_tile = [&](int stage) { return q_tiles + (2 * stage) * Config::kQElements; };
   auto do_tile = [&](int stage) { return q_tiles + (2 * stage + 1) * Config::kQElements; };
   auto lse_row = [&](int stage) { return row_stats + (2 * stage) * kBlockM; };
@@ -74,6 +93,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int warp = thread / 32;
   const int warp_row0 = warp * Config::kWarpRows;
   const float scale = problem.softmax_scale;
+  // Without a score_mod the logits enter the exponent as S·scale·log2(e): one FFMA with LSE.
+  const float score_to_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
 
   load_tile_async<KVLayout, Config::kThreads>(
       k_tile, sequence_start<const Element>(problem.k, span.k_row_offset, batch, head_kv, varlen) +
@@ -94,7 +115,10 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int64_t scratch_rows = int64_t(problem.batch) * problem.seqlen_q;
 
   auto step_head = [&](int step) { return head_kv * group + step / m_count; };
-  auto step_q_begin = [&](int step) { return (m_first + step % m_count) * kBlockM; };
+  auto step_q_begin = [&](int step) {
+    const int m = step % m_count;
+    return (m_first + (Deterministic ? m_count - 1 - m : m)) * kBlockM;
+  };
 
   auto load_query_block = [&](int step, int stage) {
     const int head = step_head(step);
@@ -110,12 +134,11 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
         grads.d_o.row_stride, valid_rows, thread);
     // LSE and D rows: 4-byte copies (their rows need not be 16-byte aligned); rows past the
     // sequence read as 0, which with the zero-filled Q and dO rows gives them zero gradients.
-    const float* lse_global = lse_start(problem, span, batch, head) + q_begin;
-    const float* d_global = d_rows + head * scratch_rows + scratch_row(problem, span, batch, q_begin);
+    const int64_t row0 = head * scratch_rows + scratch_row(problem, span, batch, q_begin);
     for (int row = thread; row < kBlockM; row += Config::kThreads) {
       const bool valid = row < valid_rows;
-      cp_async_4(lse_row(stage) + row, valid ? lse_global + row : lse_global, valid);
-      cp_async_4(d_row(stage) + row, valid ? d_global + row : d_global, valid);
+      cp_async_4(lse_row(stage) + row, scratch.lse_log2_rows + (valid ? row0 + row : row0), valid);
+      cp_async_4(d_row(stage) + row, scratch.d_rows + (valid ? row0 + row : row0), valid);
     }
   };
 
@@ -127,6 +150,129 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   dv.fill(0.f);
   const int dq_row0 = (warp % Config::kDqRowGroups) * 16;
   const int dq_col0 = (warp / Config::kDqRowGroups) * Config::kDqCols;
+  const int64_t dq_row_stride = int64_t(problem.heads_q) * kHeadDim;
+
+  // Deterministic dQ: the key blocks that see query block m take turns in increasing order.
+  // They are consecutive (the band's query range only moves forward with the key block), so
+  // this block's turn is its distance from the first of them: the smallest n whose query range
+  // reaches past m·kBlockM, found by bisection over the (monotone) range ends.
+  auto dq_turn_counter = [&](int head, int q_begin) {
+    return scratch.dq_turns + (int64_t(batch) * problem.heads_q + head) * turn_counters_per_head(problem.seqlen_q) +
+           q_begin / kBlockM;
+  };
+  auto dq_turn = [&](int q_begin) {
+    int lo = 0, hi = n_block;
+    while (lo < hi) {
+      const int mid = (lo + hi) / 2;
+      if (band.end_query((mid + 1) * kBlockN, seqlen_q, seqlen_k) > q_begin) hi = mid;
+      else lo = mid + 1;
+    }
+    return n_block - lo;
+  };
+
+  // One query block: `masked` is std::true_type on tiles the band or the variant cuts, where
+  // every element is tested, and std::false_type on full tiles, which test nothing.
+  auto process_block = [&](int stage, int head, int q_begin, auto masked) {
+    ScoreTile s, dp;
+    s.fill(0.f);
+    dp.fill(0.f);
+    gemm_a_bt<Element, KVLayout, QLayout>(s, k_tile, warp_row0, q_tile(stage), lane);
+    gemm_a_bt<Element, KVLayout, QLayout>(dp, v_tile, warp_row0, do_tile(stage), lane);
+
+    // The forward's dropout decisions for these elements, regenerated.
+    bool kept[ScoreTile::kMTiles][ScoreTile::kNTiles][4];
+    if constexpr (Dropout) {
+      const DropoutMask dropout(problem.dropout.seed, problem.dropout.offset,
+                                dropout_threshold(problem.dropout.probability),
+                                static_cast<uint32_t>(batch * problem.heads_q + head));
+      dropout.for_each_rows_keys<ScoreTile>(lane, k_begin + warp_row0, q_begin,
+                                            [&](int m, int n, int i, bool keep) { kept[m][n][i] = keep; });
+    }
+    const float dropout_scale = Dropout ? dropout_keep_scale(problem.dropout.probability) : 1.f;
+
+    // Pᵀ and dSᵀ element by element; this lane's rows are keys, its columns queries, which
+    // come in adjacent pairs (2t, 2t + 1): their LSE and D are read as one float2 each.
+    const float* lse_log2 = lse_row(stage);
+    const float* d = d_row(stage);
+#pragma unroll
+    for (int r = 0; r < ScoreTile::kThreadRows; ++r) {
+      const int key = k_begin + warp_row0 + ScoreTile::tile_row(lane, r);
+      int query_first = 0, query_end = 0;
+      if constexpr (decltype(masked)::value) {  // the band keeps an interval of queries per key
+        query_first = band.first_query(key, seqlen_q, seqlen_k) - q_begin;
+        query_end = key < seqlen_k ? band.end_query(key + 1, seqlen_q, seqlen_k) - q_begin : 0;
+      }
+#pragma unroll
+      for (int c = 0; c < ScoreTile::kThreadCols; c += 2) {
+        const int col = ScoreTile::tile_col(lane, c);
+        const float2 lse_pair = *reinterpret_cast<const float2*>(lse_log2 + col);
+        const float2 d_pair = *reinterpret_cast<const float2*>(d + col);
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          float score = s.at(r, c + half);
+          float score_grad = 1.f;
+          if constexpr (Variant::has_score_mod) {
+            score *= scale;
+            score_grad = variant.score_mod_grad(score, batch, head, q_begin + col + half, key);
+            score = variant.score_mod(score, batch, head, q_begin + col + half, key);
+          }
+          if constexpr (decltype(masked)::value) {
+            bool keep = col + half >= query_first && col + half < query_end;
+            if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q_begin + col + half, key);
+            if (!keep) score = negative_infinity();
+          }
+          // exp2(-inf) = 0 for masked elements, and LSE·log2(e) = +inf zeroes a row that kept no key.
+          const float p = fast_exp2(fmaf(score, score_to_log2, -(half ? lse_pair.y : lse_pair.x)));
+          float d_prob = dp.at(r, c + half);  // dO·v, the gradient of the (dropped) probability
+          float p_for_dv = p;
+          if constexpr (Dropout) {
+            const bool dropout_keep = kept[r / 2][(c + half) / 2][(r % 2) * 2 + (c + half) % 2];
+            d_prob = dropout_keep ? d_prob * dropout_scale : 0.f;
+            p_for_dv = dropout_keep ? p : 0.f;
+          }
+          s.at(r, c + half) = p_for_dv;
+          float d_score = p * (d_prob - (half ? d_pair.y : d_pair.x));
+          if constexpr (Variant::has_score_mod) d_score *= score_grad;
+          dp.at(r, c + half) = d_score;
+        }
+      }
+    }
+
+    gemm_regs_b<Element, QLayout>(dv, to_operand_a<Element>(s), do_tile(stage), lane);
+    gemm_regs_b<Element, QLayout>(dk, to_operand_a<Element>(dp), q_tile(stage), lane);
+
+    // dQ needs every key row of dS: through shared memory, then a 2-D split over the warps.
+    store_accumulator<Element, DSLayout>(dp, ds_tile, warp_row0, lane);
+    __syncthreads();
+    typename Config::DqTile dq;
+    dq.fill(0.f);
+    gemm_at_b<Element, DSLayout, KVLayout, kBlockN / 16>(dq, ds_tile, dq_row0 / 8, k_tile, dq_col0 / 8, lane);
+
+    // This lane's dQ elements: rows g and g + 8 of the warp's 16, two adjacent columns per n-tile.
+    const layout::Coord first = layout::mma_c_coord(lane, 0);
+    float* const dq_first_row = scratch.dq_accumulator +
+                                (scratch_row(problem, span, batch, q_begin + dq_row0 + first.row)) * dq_row_stride +
+                                head * kHeadDim + dq_col0 + first.col;
+    const bool first_row_valid = q_begin + dq_row0 + first.row < seqlen_q;
+    const bool second_row_valid = q_begin + dq_row0 + first.row + 8 < seqlen_q;
+    auto add_dq = [&] {
+#pragma unroll
+      for (int n = 0; n < Config::DqTile::kNTiles; ++n) {
+        if (first_row_valid) atomic_add_pair(dq_first_row + n * 8, dq.v[0][n][0], dq.v[0][n][1]);
+        if (second_row_valid) atomic_add_pair(dq_first_row + 8 * dq_row_stride + n * 8, dq.v[0][n][2], dq.v[0][n][3]);
+      }
+    };
+    if constexpr (Deterministic) {
+      // In key-block order; the turn's release/acquire pair orders one block's reductions
+      // before the next one's, so every element sees the same sequence of additions.
+      const int turn = dq_turn(q_begin);
+      wait_turn(dq_turn_counter(head, q_begin), turn, thread);
+      add_dq();
+      pass_turn(dq_turn_counter(head, q_begin), turn + 1, thread);
+    } else {
+      add_dq();
+    }
+  };
 
   for (int step = 0; step < steps; ++step) {
     const int stage = step % Config::kStages;
@@ -143,66 +289,15 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     const TileClass tile_class = classify_tile(band, variant, batch, head,
                                                TileBounds{q_begin, q_begin + kBlockM, k_begin, k_begin + kBlockN},
                                                seqlen_q, seqlen_k);
-    if (tile_class == TileClass::skip) continue;  // uniform across the CTA
-
-    ScoreTile s, dp;
-    s.fill(0.f);
-    dp.fill(0.f);
-    gemm_a_bt<Element, KVLayout, QLayout>(s, k_tile, warp_row0, q_tile(stage), lane);
-    gemm_a_bt<Element, KVLayout, QLayout>(dp, v_tile, warp_row0, do_tile(stage), lane);
-
-    // Pᵀ and dSᵀ element by element; this lane's rows are keys, its columns queries.
-    const float* lse = lse_row(stage);
-    const float* d = d_row(stage);
-#pragma unroll
-    for (int r = 0; r < ScoreTile::kThreadRows; ++r) {
-      const int key = k_begin + warp_row0 + ScoreTile::tile_row(lane, r);
-      // The band keeps an interval of queries per key.
-      const int query_first = band.first_query(key, seqlen_q, seqlen_k) - q_begin;
-      const int query_end = band.end_query(key + 1, seqlen_q, seqlen_k) - q_begin;
-#pragma unroll
-      for (int c = 0; c < ScoreTile::kThreadCols; ++c) {
-        const int col = ScoreTile::tile_col(lane, c);
-        float score = s.at(r, c) * scale;
-        float score_grad = 1.f;
-        if constexpr (Variant::has_score_mod) {
-          score_grad = variant.score_mod_grad(score, batch, head, q_begin + col, key);
-          score = variant.score_mod(score, batch, head, q_begin + col, key);
-        }
-        bool keep = true;
-        if (tile_class == TileClass::partial) {
-          keep = key < seqlen_k && col >= query_first && col < query_end;
-          if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q_begin + col, key);
-        }
-        // A row that kept no key in the forward has LSE = -inf and no gradient.
-        const float row_lse = lse[col];
-        const float p = keep && row_lse != negative_infinity() ? fast_exp2((score - row_lse) * kLog2e) : 0.f;
-        s.at(r, c) = p;
-        dp.at(r, c) = p * (dp.at(r, c) - d[col]) * score_grad;
-      }
+    if (tile_class == TileClass::full) {
+      process_block(stage, head, q_begin, std::false_type{});
+    } else if (tile_class == TileClass::partial) {
+      process_block(stage, head, q_begin, std::true_type{});
+    } else if constexpr (Deterministic) {  // a skipped tile still takes its turn, adding nothing
+      const int turn = dq_turn(q_begin);
+      wait_turn(dq_turn_counter(head, q_begin), turn, thread);
+      pass_turn(dq_turn_counter(head, q_begin), turn + 1, thread);
     }
-
-    gemm_regs_b<Element, QLayout>(dv, to_operand_a<Element>(s), do_tile(stage), lane);
-    gemm_regs_b<Element, QLayout>(dk, to_operand_a<Element>(dp), q_tile(stage), lane);
-
-    // dQ needs every key row of dS: through shared memory, then a 2-D split over the warps.
-    store_accumulator<Element, DSLayout>(dp, ds_tile, warp_row0, lane);
-    __syncthreads();
-    typename Config::DqTile dq;
-    dq.fill(0.f);
-    gemm_at_b<Element, DSLayout, KVLayout, kBlockN / 16>(dq, ds_tile, dq_row0 / 8, k_tile, dq_col0 / 8, lane);
-    float* const dq_rows = dq_accumulator + scratch_row(problem, span, batch, q_begin) * problem.heads_q * kHeadDim +
-                           head * kHeadDim;
-#pragma unroll
-    for (int n = 0; n < Config::DqTile::kNTiles; ++n)
-#pragma unroll
-      for (int i = 0; i < 4; i += 2) {
-        const layout::Coord c = layout::mma_c_coord(lane, i);
-        const int row = dq_row0 + c.row;
-        if (q_begin + row < seqlen_q)
-          atomic_add_pair(dq_rows + int64_t(row) * problem.heads_q * kHeadDim + dq_col0 + n * 8 + c.col,
-                          dq.v[0][n][i], dq.v[0][n][i + 1]);
-      }
   }
 
   // Every warp is done reading K (for dQ) and every copy has landed before dK and dV are
@@ -210,6 +305,10 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   cp_async_wait<0>();
   __syncthreads();
   dk.for_each(lane, [&](int, int, float& value) { value *= scale; });
+  if constexpr (Dropout) {
+    const float dropout_scale = dropout_keep_scale(problem.dropout.probability);
+    dv.for_each(lane, [&](int, int, float& value) { value *= dropout_scale; });
+  }
   store_accumulator<Element, KVLayout>(dk, k_tile, warp_row0, lane);
   store_accumulator<Element, KVLayout>(dv, v_tile, warp_row0, lane);
   __syncwarp();

@@ -1,6 +1,7 @@
 #pragma once
 // The two small kernels around the FA2 backward's main kernel:
-//   preprocess:  D = rowsum(dO ∘ O) per (row, query head), fp32
+//   preprocess:  D = rowsum(dO ∘ O) per (row, query head), fp32, and the forward's LSE in log2
+//                units (+inf for a row that kept no key, so exp2(s − LSE) is 0 there with no test)
 //   postprocess: dQ = scale · dQ_accumulator, rounded to Element, stored with dQ's strides
 // Both are memory-bound passes over (rows × heads × head dim); one warp handles one row of
 // one head with 16-byte accesses.
@@ -8,6 +9,7 @@
 #include <cstdint>
 
 #include "../core/element.cuh"
+#include "../core/math.cuh"
 #include "../tile/cp_async.cuh"
 #include "backward_problem.cuh"
 #include "sequence.cuh"
@@ -23,10 +25,11 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int64_t scratch_row(const AttentionProblem& p
 inline constexpr int kPrePostWarps = 4;
 
 // Grid: (ceil(seqlen_q / kPrePostWarps), heads_q, batch); warp w of block x takes row
-// x · kPrePostWarps + w. D is laid out (heads_q, rows).
+// x · kPrePostWarps + w. D and LSE·log2(e) are laid out (heads_q, rows).
 template <class Element, int HeadDim>
 __global__ void __launch_bounds__(kPrePostWarps * 32)
-    backward_preprocess_kernel(const __grid_constant__ AttentionProblem problem, const TensorRef d_o, float* d_rows) {
+    backward_preprocess_kernel(const __grid_constant__ AttentionProblem problem, const TensorRef d_o, float* d_rows,
+                               float* lse_log2_rows) {
   const int head = blockIdx.y, batch = blockIdx.z;
   const SequenceSpan span = locate_sequence(problem, batch);
   const int row = blockIdx.x * kPrePostWarps + threadIdx.x / 32;
@@ -50,8 +53,10 @@ __global__ void __launch_bounds__(kPrePostWarps * 32)
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   if (lane == 0) {
-    const int64_t rows = int64_t(problem.batch) * problem.seqlen_q;
-    d_rows[head * rows + scratch_row(problem, span, batch, row)] = sum;
+    const int64_t at = head * (int64_t(problem.batch) * problem.seqlen_q) + scratch_row(problem, span, batch, row);
+    d_rows[at] = sum;
+    const float lse = lse_start(problem, span, batch, head)[row];
+    lse_log2_rows[at] = lse == negative_infinity() ? INFINITY : lse * kLog2e;
   }
 }
 

@@ -4,8 +4,8 @@
 //   attnkit::fa2::forward<bfloat16_t, 128>(problem);                 // plain / causal / window
 //   attnkit::fa2::forward<bfloat16_t, 128>(problem, SoftCap{30.f});  // with a variant
 //
-// Instantiates one kernel per (element type, head dim, variant, config); put different
-// instantiations in different translation units to bound compile time.
+// Instantiates two kernels (without and with dropout) per (element type, head dim, variant,
+// config); put different instantiations in different translation units to bound compile time.
 
 #include <type_traits>
 
@@ -27,7 +27,9 @@ void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaS
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
 
-  const auto kernel = forward_kernel<Config, Variant>;
+  // Dropout is a separate instantiation so that p = 0 runs no RNG code at all.
+  const auto kernel = problem.dropout.enabled() ? forward_kernel<Config, Variant, true>
+                                                : forward_kernel<Config, Variant, false>;
   // Above 48 KB a kernel must opt in to its dynamic shared memory.
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);

@@ -11,8 +11,9 @@
 //     S   = Q Kⱼᵀ                      (warp_gemm, fp32 accumulators)
 //     S   = score_mod(S), mask          (variant hooks; masks only on partial tiles)
 //     P   = exp2(S·c − m·c); O *= exp2(Δm·c); l updated          (online softmax)
+//     P  ∘= Z                           (dropout mask, when compiled with Dropout)
 //     O  += P Vⱼ                        (P reused from registers as the A operand)
-//   O /= l;  LSE = m + log l
+//   O /= l (and · 1/(1 − p) with dropout);  LSE = m + log l
 
 #include <type_traits>
 
@@ -21,6 +22,7 @@
 #include "../mma/accumulator_store.cuh"
 #include "../mma/row_reduce.cuh"
 #include "../mma/warp_gemm.cuh"
+#include "../softmax/dropout.cuh"
 #include "../softmax/online_softmax.cuh"
 #include "../tile/global_to_shared.cuh"
 #include "../tile/shared_to_global.cuh"
@@ -29,8 +31,9 @@
 
 namespace attnkit::fa2 {
 
-// `problem.softmax_scale` must already be resolved (> 0): the launcher does it.
-template <class Config, class Variant>
+// `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `Dropout`
+// false compiles out every trace of the RNG; true applies problem.dropout.
+template <class Config, class Variant, bool Dropout = false>
 __global__ void __launch_bounds__(Config::kThreads)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant) {
   using Element = typename Config::Element;
@@ -94,6 +97,9 @@ __global__ void __launch_bounds__(Config::kThreads)
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
 
   const int q_row0 = q_begin + warp_row0;
+  const DropoutMask dropout(problem.dropout.seed, problem.dropout.offset,
+                            dropout_threshold(problem.dropout.probability),
+                            static_cast<uint32_t>(batch * problem.heads_q + head));
   // Drops the scores the band and the variant's mask_mod exclude (partial tiles only). The
   // band keeps an interval of keys per row: two compares per element.
   auto apply_mask = [&](typename Config::ScoreTile& s, int k_begin) {
@@ -138,6 +144,13 @@ __global__ void __launch_bounds__(Config::kThreads)
 #pragma unroll
     for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
     if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
+    // Dropout acts on P after its row sum is taken: LSE and the normalizer are the undropped
+    // softmax's, the 1/(1 − p) is folded into the final normalization.
+    if constexpr (Dropout) {
+      dropout.for_each_rows_queries<typename Config::ScoreTile>(lane, q_row0, k_begin, [&](int m, int n, int i, bool keep) {
+        if (!keep) s.v[m][n][i] = 0.f;
+      });
+    }
     gemm_regs_b<Element, KVLayout>(o, to_operand_a<Element>(s), v_tile(stage), lane);
   };
 
@@ -186,6 +199,11 @@ __global__ void __launch_bounds__(Config::kThreads)
   float o_normalizer[Config::OutputTile::kThreadRows];
   float lse[Config::OutputTile::kThreadRows];
   softmax.finalize(scale_log2, AccumulatorRowReduce{}, o_normalizer, lse);
+  if constexpr (Dropout) {
+    const float keep_scale = dropout_keep_scale(problem.dropout.probability);
+#pragma unroll
+    for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) o_normalizer[r] *= keep_scale;
+  }
   o.scale_rows(o_normalizer);
 
   // O leaves through this warp's own rows of the Q tile (only this warp ever read them), then

@@ -16,12 +16,17 @@
 // unused).
 //
 // GQA / MQA: heads_kv may divide heads_q; query head h reads K/V head h / (heads_q / heads_kv).
+//
+// Dropout (softmax/dropout.cuh): with dropout.probability = p > 0, O = (P ∘ Z / (1 − p)) V
+// for the mask Z that (seed, offset) determine; LSE stays that of the undropped P. The
+// backward must be given the same problem (same seed and offset) to differentiate that.
 
 #include <cmath>
 #include <cstdint>
 
 #include "../core/element.cuh"
 #include "../mask/band.cuh"
+#include "../softmax/dropout.cuh"
 
 namespace attnkit {
 
@@ -54,6 +59,7 @@ struct AttentionProblem {
 
   float softmax_scale = 0.f;  // 0 means 1/sqrt(head_dim)
   BandMask band = BandMask::none();
+  DropoutParams dropout;  // probability 0: none
 
   bool varlen() const { return cu_seqlens_q != nullptr; }
   float effective_scale() const;

@@ -62,6 +62,7 @@ inline void validate_problem(const AttentionProblem& p, DType dtype, int head_di
           " must be positive and finite (0 selects 1/sqrt(head_dim))");
   require(p.band.left >= -1, "window left = ", p.band.left, " must be >= 0, or -1 for unbounded");
   require(p.band.right >= -1, "window right = ", p.band.right, " must be >= 0, or -1 for unbounded");
+  validate_dropout(p.dropout);
   const bool varlen = p.varlen();
   detail::require_tensor(p.q, "q", varlen);
   detail::require_tensor(p.k, "k", varlen);

@@ -14,9 +14,11 @@
 //   kept  = band.keep(i, j, s_q, s_k) && mask_mod(b, h, i, j) && s_ij != -inf
 //   P     = softmax of row i over the kept elements;  O = P V;  LSE_i = log Σ_kept exp(s_ij)
 // A row that keeps nothing has O_i = 0, LSE_i = -inf and contributes no gradient.
+// Dropout (Shape::dropout set): O = (P ∘ Z) V with Z_ij = dropout(b, h, i, j), 0 for a dropped
+// element and 1/(1 − p) for a kept one; LSE is the undropped softmax's.
 // Backward, with D_i = dO_i·O_i:
-//   dS_ij = P_ij (dO_i·v_j - D_i) · score_mod_grad(scale · q_i·k_j, b, h, i, j) · scale
-//   dQ = dS K,  dK = dSᵀ Q,  dV = Pᵀ dO,  dK and dV summed over the query heads of a group.
+//   dS_ij = P_ij (Z_ij dO_i·v_j - D_i) · score_mod_grad(scale · q_i·k_j, b, h, i, j) · scale
+//   dQ = dS K,  dK = dSᵀ Q,  dV = (P ∘ Z)ᵀ dO,  dK and dV summed over the query heads of a group.
 //
 // Work is spread over std::thread by blocks of rows; sequences of a few thousand keys take
 // seconds, not minutes.
@@ -27,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -50,6 +53,9 @@ struct Shape {
   std::vector<int> seqlens_q, seqlens_k;
   double softmax_scale = 0.0;  // 0 means 1/sqrt(head_dim)
   BandMask band = BandMask::none();
+  // Dropout: the factor Z_ij of element (entry b, query head h, query i, key j), 0 when dropped
+  // and 1/(1 − p) when kept. Empty: no dropout.
+  std::function<double(int b, int h, int i, int j)> dropout;
 
   static Shape dense(int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k, int head_dim,
                      BandMask band = BandMask::none(), double softmax_scale = 0.0);
@@ -356,20 +362,29 @@ struct Logits {
   }
 };
 
-// dS_ij from the saved statistics (P_ij = exp(s_ij - LSE_i)), or 0 when the element is dropped.
-// Also returns P_ij through `p` for dV.
+// dS_ij from the saved statistics (P_ij = exp(s_ij - LSE_i)), or 0 when the element is masked.
+// Also returns P_ij Z_ij (what dV needs) through `p_dropped`.
 template <class Variant>
 double score_gradient(const Logits<Variant, ExactArithmetic>& logits, const EntryHead& entry, const double* q_row,
                       const double* k_row, const double* v_row, const double* d_out_row, double lse, double delta,
-                      int i, int j, double& p) {
+                      int i, int j, double& p_dropped) {
   double scaled = 0.0;
   const double s = logits(entry, q_row, k_row, i, j, scaled);
   if (s == -std::numeric_limits<double>::infinity()) {
-    p = 0.0;
+    p_dropped = 0.0;
     return 0.0;
   }
+  double p;
   p = std::exp(s - lse);
-  double d_score = p * (dot(d_out_row, v_row, logits.shape.head_dim) - delta);
+  double d_prob = dot(d_out_row, v_row, logits.shape.head_dim);
+  if (logits.shape.dropout) {
+    const double factor = logits.shape.dropout(entry.batch, entry.head, i, j);
+    d_prob *= factor;
+    p_dropped = p * factor;
+  } else {
+    p_dropped = p;
+  }
+  double d_score = p * (d_prob - delta);
   if constexpr (Variant::has_score_mod) {
     d_score *= logits.variant.template score_mod_grad<double>(scaled, entry.batch, entry.head, i, j);
   }
@@ -439,7 +454,8 @@ ForwardResult forward(const Shape& shape, const std::vector<double>& q, const st
     for (int jj = 0; jj < keys; ++jj) {
       const double* v_row = &v[entry.kv_at(key_begin + jj)];
       for (int r = 0; r < rows; ++r) {
-        const double p = probs[std::size_t(jj) * rows + r];
+        double p = probs[std::size_t(jj) * rows + r];
+        if (p != 0.0 && shape.dropout) p *= shape.dropout(block.batch, block.head, block.row_begin + r, key_begin + jj);
         if (p != 0.0) detail::axpy(p, v_row, &o_block[std::size_t(r) * head_dim], head_dim);
       }
     }

@@ -4,6 +4,8 @@
 //   forward    S = scale · Q Kᵀ,  P = softmax(mask(score_mod(S))),  O = P V,  LSE
 //   backward   dV = Pᵀ dO,  dP = dO Vᵀ,  D = rowsum(dO ∘ O),  dS = P ∘ (dP − D) · scale · score_mod'(S),
 //              dQ = dS K,  dK = dSᵀ Q   (dK, dV summed over the query heads of a GQA group)
+//   dropout    (problem.dropout) P ∘= Z/(1 − p) after the softmax; dP ∘= Z/(1 − p) before dS and
+//              dV = (P ∘ Z/(1 − p))ᵀ dO, with the fused kernels' mask Z
 //
 // Two uses, chosen by the element type:
 //   float        the GPU oracle: true fp32 GEMMs (no TF32) and fp32 S and P.
@@ -270,6 +272,7 @@ void StandardAttention<Element>::forward(const AttentionProblem& problem, cudaSt
 
       const ScoreRows rows{entry.index, begin, end - begin, sq, sk};
       row_softmax<Element>(probs, probs, rows, problem.band, variant, lse, problem.lse_head_stride, stream);
+      if (problem.dropout.enabled()) apply_dropout<Element>(probs, rows, problem.dropout, problem.heads_q, stream);
 
       for_each_lane(begin, end, group, [&](int first, int count, int) {
         const auto P = row_major<const Element>(probs + (first - begin) * matrix, sk, group * matrix);
@@ -351,18 +354,23 @@ void StandardAttention<Element>::backward(const AttentionProblem& problem, const
                               HeadRows<const Element>{o, problem.o.row_stride, problem.o.head_stride}, rows,
                               head_dim, row_dot, stream);
 
-      // dV (+)= Pᵀ dO and dP = dO Vᵀ.
+      // dP = dO Vᵀ (∘ Z/(1 − p) with dropout), then dS.
+      for_each_lane(begin, end, group, [&](int first, int count, int) {
+        gemm_row_major<Element>(cublas_.get(), sq, sk, head_dim, 1.f, q_lane(d_o, d_out, first),
+                                as_transposed(kv_lane(v, problem.v, first)), 0.f, score_lane(d_probs, first), count);
+      });
+      if (problem.dropout.enabled()) apply_dropout<Element>(d_probs, rows, problem.dropout, problem.heads_q, stream);
+      softmax_backward<Element>(probs, d_probs, raw_scores, row_dot, scale, rows, variant, stream);
+
+      // dV (+)= (P ∘ Z/(1 − p))ᵀ dO: P is dropped in place once dS no longer needs it.
+      if (problem.dropout.enabled()) apply_dropout<Element>(probs, rows, problem.dropout, problem.heads_q, stream);
       for_each_lane(begin, end, group, [&](int first, int count, int position) {
         const float accumulate = position == 0 ? 0.f : 1.f;
         gemm_row_major<Element>(cublas_.get(), sk, head_dim, sq, 1.f, as_transposed(as_const(score_lane(probs, first))),
                                 q_lane(d_o, d_out, first), accumulate,
                                 row_major(dv + first / group * d_v.head_stride, d_v.row_stride, d_v.head_stride),
                                 count);
-        gemm_row_major<Element>(cublas_.get(), sq, sk, head_dim, 1.f, q_lane(d_o, d_out, first),
-                                as_transposed(kv_lane(v, problem.v, first)), 0.f, score_lane(d_probs, first), count);
       });
-
-      softmax_backward<Element>(probs, d_probs, raw_scores, row_dot, scale, rows, variant, stream);
 
       // dQ = dS K and dK (+)= dSᵀ Q.
       for_each_lane(begin, end, group, [&](int first, int count, int position) {

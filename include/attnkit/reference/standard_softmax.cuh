@@ -4,6 +4,7 @@
 //   row_softmax        P = softmax(mask(score_mod(S))) in place, and LSE per row
 //   output_row_dot     D = rowsum(dO ∘ O), the softmax-backward correction
 //   softmax_backward   dS = P ∘ (dP − D) · scale · score_mod'(S)
+//   apply_dropout      X ∘= Z / (1 − p), with the fused kernels' mask (softmax/dropout.cuh)
 // All arithmetic is fp32 whatever the element type; S, P, dP and dS are stored in the element
 // type, as a plain same-precision implementation stores them.
 
@@ -15,6 +16,7 @@
 #include "../core/error.cuh"
 #include "../mask/band.cuh"
 #include "../mask/variant.cuh"
+#include "../softmax/dropout.cuh"
 
 namespace attnkit::reference {
 
@@ -198,6 +200,21 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// One block per row: element (q, k) is zeroed where the mask drops it and scaled by 1/(1 − p)
+// where it keeps it, one DropoutMask::keep per element (a reference, not a fast path).
+template <class Element>
+__global__ void dropout_kernel(Element* matrix, ScoreRows rows, DropoutParams dropout, int heads_q) {
+  const int64_t row = blockIdx.x;
+  const int head = rows.head_of(row);
+  const int q = rows.query_of(row);
+  const DropoutMask mask(dropout.seed, dropout.offset, dropout_threshold(dropout.probability),
+                         static_cast<uint32_t>(rows.batch_index * heads_q + head));
+  const float keep_scale = dropout_keep_scale(dropout.probability);
+  Element* const values = matrix + row * rows.seqlen_k;
+  for (int k = threadIdx.x; k < rows.seqlen_k; k += blockDim.x)
+    values[k] = from_float<Element>(mask.keep(q, k) ? to_float(values[k]) * keep_scale : 0.f);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Launchers. Short rows get a smaller block: at s_k = 512 a 256-thread block would spend more
 // time reducing than reading.
@@ -239,6 +256,14 @@ void softmax_backward(const Element* probs, Element* d_probs, const Element* raw
   else
     softmax_backward_kernel<Element, Variant, 256>
         <<<grid, 256, 0, stream>>>(probs, d_probs, raw_scores, row_dot, softmax_scale, rows, variant);
+  ATTNKIT_CHECK_LAUNCH();
+}
+
+template <class Element>
+void apply_dropout(Element* matrix, const ScoreRows& rows, const DropoutParams& dropout, int heads_q,
+                   cudaStream_t stream) {
+  require(rows.count() > 0 && rows.count() <= INT32_MAX, "apply_dropout: row count ", rows.count(), " out of range");
+  dropout_kernel<Element><<<static_cast<unsigned>(rows.count()), 128, 0, stream>>>(matrix, rows, dropout, heads_q);
   ATTNKIT_CHECK_LAUNCH();
 }
 
