@@ -193,7 +193,7 @@ TEST_CASE("fa2 backward gradients match central finite differences", "[fa2][back
 
 TEST_CASE("fa2 backward rejects a head dim it was not built for, naming it", "[fa2][backward][validate]") {
   PreparedBackward prepared;
-  // 256 and 80 are no backward head dim; 32 is one, but not this instantiation's.
+  // 80 is no head dim at all; 32 and 256 are, but not this instantiation's.
   for (const int head_dim : {256, 80, 32}) {
     AttentionProblem problem = prepared.tensors.problem;
     problem.head_dim = head_dim;

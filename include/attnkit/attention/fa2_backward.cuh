@@ -6,7 +6,8 @@
 //   attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_o, d_q, d_k, d_v);
 //   attnkit::fa2::backward<bfloat16_t, 128>(problem, grads);
 //
-// Head dims 32, 64, 96, 128. The problem must be the forward's, with its LSE.
+// Head dims 32, 64, 96, 128, 192, 256. The problem must be the forward's (same dropout seed and
+// offset too), with its LSE. grads.deterministic = true gives bitwise-reproducible gradients.
 
 #include <type_traits>
 

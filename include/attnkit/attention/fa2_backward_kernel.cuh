@@ -6,10 +6,11 @@
 // Q, K and the forward's LSE instead of storing them:
 //
 //   for each query block i (double-buffered Q, dO, LSE, D)
-//     Sᵀ  = K Qᵢᵀ,  dPᵀ = V dOᵢᵀ                  (warp w: key rows 16w..16w+15)
+//     Sᵀ  = K Qᵢᵀ,  dPᵀ = V dOᵢᵀ                  (per warp: its key rows × query columns)
 //     Pᵀ  = exp2(score_mod(Sᵀ·scale)·log2e − LSE·log2e)   (masks only on partial tiles)
 //     dSᵀ = Pᵀ ∘ (dPᵀ ∘ Zᵀ/(1−p) − D) ∘ score_mod'   (Z: the dropout mask, all ones without)
-//     dV += (Pᵀ ∘ Zᵀ) dOᵢ,  dK += dSᵀ Qᵢ           (Pᵀ, dSᵀ reused from registers)
+//     dV += (Pᵀ ∘ Zᵀ) dOᵢ,  dK += dSᵀ Qᵢ           (Pᵀ, dSᵀ from registers, or from shared
+//                                                   memory when the head dim is split)
 //     dQᵢ += dS K                                  (dSᵀ through shared memory; fp32 atomics,
 //                                                   or in key-block order when deterministic)
 //   dK ·= scale;  dV ·= 1/(1−p);  store dK, dV
@@ -70,6 +71,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   Element* const v_tile = k_tile + Config::kKVElements;
   Element* const q_tiles = v_tile + Config::kKVElements;  // stage s: Q at 2s, dO at 2s + 1
   Element* const ds_tile = q_tiles + Config::kStages * 2 * Config::kQElements;
+  Element* const pt_tile = ds_tile + Config::kDSElements;  // Pᵀ, with column groups only
   // stage s: LSE·log2(e) at 2s, D at 2s + 1
   float* const row_stats = reinterpret_cast<float*>(shared_bytes + Config::kElementBytes);
   auto q_tile = [&](int stage) { return q_tiles + (2 * stage) * Config::kQElements; };
@@ -91,7 +93,9 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int thread = threadIdx.x;
   const int lane = thread % 32;
   const int warp = thread / 32;
-  const int warp_row0 = warp * Config::kWarpRows;
+  const int warp_row0 = (warp % Config::kKeyGroups) * Config::kWarpRows;  // key rows of Sᵀ, dK, dV
+  const int q_col0 = (warp / Config::kKeyGroups) * Config::kQueryCols;    // query columns of Sᵀ
+  const int grad_col0 = (warp / Config::kKeyGroups) * Config::kGradCols;  // head-dim columns of dK, dV
   const float scale = problem.softmax_scale;
   // Without a score_mod the logits enter the exponent as S·scale·log2(e): one FFMA with LSE.
   const float score_to_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
@@ -176,8 +180,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     ScoreTile s, dp;
     s.fill(0.f);
     dp.fill(0.f);
-    gemm_a_bt<Element, KVLayout, QLayout>(s, k_tile, warp_row0, q_tile(stage), lane);
-    gemm_a_bt<Element, KVLayout, QLayout>(dp, v_tile, warp_row0, do_tile(stage), lane);
+    gemm_a_bt<Element, KVLayout, QLayout>(s, k_tile, warp_row0, q_tile(stage), lane, q_col0);
+    gemm_a_bt<Element, KVLayout, QLayout>(dp, v_tile, warp_row0, do_tile(stage), lane, q_col0);
 
     // The forward's dropout decisions for these elements, regenerated.
     bool kept[ScoreTile::kMTiles][ScoreTile::kNTiles][4];
@@ -185,7 +189,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       const DropoutMask dropout(problem.dropout.seed, problem.dropout.offset,
                                 dropout_threshold(problem.dropout.probability),
                                 static_cast<uint32_t>(batch * problem.heads_q + head));
-      dropout.for_each_rows_keys<ScoreTile>(lane, k_begin + warp_row0, q_begin,
+      dropout.for_each_rows_keys<ScoreTile>(lane, k_begin + warp_row0, q_begin + q_col0,
                                             [&](int m, int n, int i, bool keep) { kept[m][n][i] = keep; });
     }
     const float dropout_scale = Dropout ? dropout_keep_scale(problem.dropout.probability) : 1.f;
@@ -204,7 +208,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       }
 #pragma unroll
       for (int c = 0; c < ScoreTile::kThreadCols; c += 2) {
-        const int col = ScoreTile::tile_col(lane, c);
+        const int col = q_col0 + ScoreTile::tile_col(lane, c);
         const float2 lse_pair = *reinterpret_cast<const float2*>(lse_log2 + col);
         const float2 d_pair = *reinterpret_cast<const float2*>(d + col);
 #pragma unroll
@@ -238,12 +242,21 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       }
     }
 
-    gemm_regs_b<Element, QLayout>(dv, to_operand_a<Element>(s), do_tile(stage), lane);
-    gemm_regs_b<Element, QLayout>(dk, to_operand_a<Element>(dp), q_tile(stage), lane);
-
     // dQ needs every key row of dS: through shared memory, then a 2-D split over the warps.
-    store_accumulator<Element, DSLayout>(dp, ds_tile, warp_row0, lane);
-    __syncthreads();
+    if constexpr (Config::kColumnGroups == 1) {
+      gemm_regs_b<Element, QLayout>(dv, to_operand_a<Element>(s), do_tile(stage), lane);
+      gemm_regs_b<Element, QLayout>(dk, to_operand_a<Element>(dp), q_tile(stage), lane);
+      store_accumulator<Element, DSLayout>(dp, ds_tile, warp_row0, lane);
+      __syncthreads();
+    } else {
+      // The two warps of a key group hold half of its query columns each: Pᵀ and dSᵀ meet in
+      // shared memory, then each warp multiplies all of them into its half of the columns.
+      store_accumulator<Element, DSLayout>(s, pt_tile, warp_row0, q_col0, lane);
+      store_accumulator<Element, DSLayout>(dp, ds_tile, warp_row0, q_col0, lane);
+      __syncthreads();
+      gemm_a_b<Element, DSLayout, QLayout, kBlockM / 16>(dv, pt_tile, warp_row0, do_tile(stage), grad_col0 / 8, lane);
+      gemm_a_b<Element, DSLayout, QLayout, kBlockM / 16>(dk, ds_tile, warp_row0, q_tile(stage), grad_col0 / 8, lane);
+    }
     typename Config::DqTile dq;
     dq.fill(0.f);
     gemm_at_b<Element, DSLayout, KVLayout, kBlockN / 16>(dq, ds_tile, dq_row0 / 8, k_tile, dq_col0 / 8, lane);
@@ -309,17 +322,25 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     const float dropout_scale = dropout_keep_scale(problem.dropout.probability);
     dv.for_each(lane, [&](int, int, float& value) { value *= dropout_scale; });
   }
-  store_accumulator<Element, KVLayout>(dk, k_tile, warp_row0, lane);
-  store_accumulator<Element, KVLayout>(dv, v_tile, warp_row0, lane);
-  __syncwarp();
+  store_accumulator<Element, KVLayout>(dk, k_tile, warp_row0, grad_col0, lane);
+  store_accumulator<Element, KVLayout>(dv, v_tile, warp_row0, grad_col0, lane);
   Element* const dk_global =
       sequence_start<Element>(grads.d_k, span.k_row_offset, batch, head_kv, varlen) + k_begin * grads.d_k.row_stride;
   Element* const dv_global =
       sequence_start<Element>(grads.d_v, span.k_row_offset, batch, head_kv, varlen) + k_begin * grads.d_v.row_stride;
-  store_rows<KVLayout, Config::kWarpRows, 32>(k_tile, dk_global, grads.d_k.row_stride, warp_row0, seqlen_k - k_begin,
-                                              lane);
-  store_rows<KVLayout, Config::kWarpRows, 32>(v_tile, dv_global, grads.d_v.row_stride, warp_row0, seqlen_k - k_begin,
-                                              lane);
+  if constexpr (Config::kColumnGroups == 1) {  // a warp's rows are its own: no CTA barrier
+    __syncwarp();
+    store_rows<KVLayout, Config::kWarpRows, 32>(k_tile, dk_global, grads.d_k.row_stride, warp_row0,
+                                                seqlen_k - k_begin, lane);
+    store_rows<KVLayout, Config::kWarpRows, 32>(v_tile, dv_global, grads.d_v.row_stride, warp_row0,
+                                                seqlen_k - k_begin, lane);
+  } else {  // rows are shared by the warps of a key group
+    __syncthreads();
+    store_rows<KVLayout, kBlockN, Config::kThreads>(k_tile, dk_global, grads.d_k.row_stride, 0, seqlen_k - k_begin,
+                                                    thread);
+    store_rows<KVLayout, kBlockN, Config::kThreads>(v_tile, dv_global, grads.d_v.row_stride, 0, seqlen_k - k_begin,
+                                                    thread);
+  }
 }
 
 }  // namespace attnkit::fa2

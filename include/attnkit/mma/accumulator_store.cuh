@@ -12,10 +12,11 @@
 
 namespace attnkit {
 
+// Rows row0.., columns col0.. of the tile (col0 a multiple of 8).
 template <class Element, class SmemLayout, int MTiles, int NTiles>
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void store_accumulator(const AccumulatorTile<MTiles, NTiles>& acc,
-                                                          Element* shared_tile, int row0, int lane) {
-  static_assert(SmemLayout::kCols == 8 * NTiles, "accumulator width must match the tile's");
+                                                          Element* shared_tile, int row0, int col0, int lane) {
+  static_assert(SmemLayout::kCols >= 8 * NTiles, "accumulator wider than the tile");
 #pragma unroll
   for (int m = 0; m < MTiles; ++m)
 #pragma unroll
@@ -23,9 +24,17 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void store_accumulator(const AccumulatorTile<
 #pragma unroll
       for (int i = 0; i < 4; i += 2) {
         const layout::Coord c = layout::mma_c_coord(lane, i);
-        *reinterpret_cast<uint32_t*>(shared_tile + SmemLayout::offset(row0 + m * 16 + c.row, n * 8 + c.col)) =
+        *reinterpret_cast<uint32_t*>(shared_tile + SmemLayout::offset(row0 + m * 16 + c.row, col0 + n * 8 + c.col)) =
             pack2<Element>(acc.v[m][n][i], acc.v[m][n][i + 1]);
       }
+}
+
+// The accumulator as full-width rows row0.. of the tile.
+template <class Element, class SmemLayout, int MTiles, int NTiles>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void store_accumulator(const AccumulatorTile<MTiles, NTiles>& acc,
+                                                          Element* shared_tile, int row0, int lane) {
+  static_assert(SmemLayout::kCols == 8 * NTiles, "accumulator width must match the tile's");
+  store_accumulator<Element, SmemLayout>(acc, shared_tile, row0, 0, lane);
 }
 
 }  // namespace attnkit
