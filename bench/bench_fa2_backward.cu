@@ -110,6 +110,6 @@ int main(int argc, char** argv) {
   register_mode("fa2_bwd_dropout", Mode::dropout, true);
   register_config<64, 64, 128, 8, 2>();
   register_config<128, 64, 128, 8, 1>();
-  register_config<256, 32, 64, 8, 2>();
+  register_config<256, 64, 64, 8, 2>();
   return run_benchmarks(argc, argv);
 }

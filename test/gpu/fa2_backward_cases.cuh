@@ -18,8 +18,8 @@ BackwardLauncher fa2_backward_launcher(const Variant& variant = {}) {
   };
 }
 
-// Around the tile sizes (64 query rows, 128 key rows per block; 64 for head dims 192, 256)
-// and a single row; a window
+// Around the tile sizes (64 query rows and 128 key rows per block; 32 and 64 for head dims
+// 192, 256) and a single row; a window
 // wider than a tile and one narrower than a tile whose key blocks see only a few query rows.
 inline std::vector<ForwardCase> backward_matrix() {
   return case_matrix({5000,  // apart from the forward matrix's seeds

@@ -118,15 +118,26 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int steps = group * m_count;
   const int64_t scratch_rows = int64_t(problem.batch) * problem.seqlen_q;
 
-  auto step_head = [&](int step) { return head_kv * group + step / m_count; };
-  auto step_q_begin = [&](int step) {
-    const int m = step % m_count;
-    return (m_first + (Deterministic ? m_count - 1 - m : m)) * kBlockM;
+  // Step (h, m) of the walk: query head head_kv·group + h, its m-th visible query block.
+  // Advanced by counting, not by dividing the step index (an integer division is ~20
+  // instructions, and the loop needs the current and the next step's position).
+  struct WalkPosition {
+    int head_offset = 0, m = 0;
+  };
+  auto advance = [&](WalkPosition& position) {
+    if (++position.m == m_count) {
+      position.m = 0;
+      ++position.head_offset;
+    }
+  };
+  auto position_head = [&](const WalkPosition& position) { return head_kv * group + position.head_offset; };
+  auto position_q_begin = [&](const WalkPosition& position) {
+    return (m_first + (Deterministic ? m_count - 1 - position.m : position.m)) * kBlockM;
   };
 
-  auto load_query_block = [&](int step, int stage) {
-    const int head = step_head(step);
-    const int q_begin = step_q_begin(step);
+  auto load_query_block = [&](const WalkPosition& position, int stage) {
+    const int head = position_head(position);
+    const int q_begin = position_q_begin(position);
     const int valid_rows = seqlen_q - q_begin;
     load_tile_async<QLayout, Config::kThreads>(
         q_tile(stage),
@@ -146,7 +157,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     }
   };
 
-  if (steps > 0) load_query_block(0, 0);
+  WalkPosition current, next;  // the block computed on, the block being loaded
+  if (steps > 0) load_query_block(next, 0);
   cp_async_commit();
 
   typename Config::GradTile dk, dv;
@@ -289,13 +301,14 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
 
   for (int step = 0; step < steps; ++step) {
     const int stage = step % Config::kStages;
-    const int head = step_head(step);
-    const int q_begin = step_q_begin(step);
+    const int head = position_head(current);
+    const int q_begin = position_q_begin(current);
     // As in the forward: one barrier publishes block `step` and frees the other stage.
     cp_async_wait<0>();
     __syncthreads();
     if (step + 1 < steps) {
-      load_query_block(step + 1, (step + 1) % Config::kStages);
+      advance(next);
+      load_query_block(next, (step + 1) % Config::kStages);
       cp_async_commit();
     }
 
@@ -311,6 +324,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       wait_turn(dq_turn_counter(head, q_begin), turn, thread);
       pass_turn(dq_turn_counter(head, q_begin), turn + 1, thread);
     }
+    advance(current);
   }
 
   // Every warp is done reading K (for dQ) and every copy has landed before dK and dV are

@@ -17,16 +17,10 @@ template <class Element, class SmemLayout, int MTiles, int NTiles>
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void store_accumulator(const AccumulatorTile<MTiles, NTiles>& acc,
                                                           Element* shared_tile, int row0, int col0, int lane) {
   static_assert(SmemLayout::kCols >= 8 * NTiles, "accumulator wider than the tile");
-#pragma unroll
-  for (int m = 0; m < MTiles; ++m)
-#pragma unroll
-    for (int n = 0; n < NTiles; ++n)
-#pragma unroll
-      for (int i = 0; i < 4; i += 2) {
-        const layout::Coord c = layout::mma_c_coord(lane, i);
-        *reinterpret_cast<uint32_t*>(shared_tile + SmemLayout::offset(row0 + m * 16 + c.row, col0 + n * 8 + c.col)) =
-            pack2<Element>(acc.v[m][n][i], acc.v[m][n][i + 1]);
-      }
+  acc.for_each_pair(lane, [&](int row, int col, float first, float second) {
+    *reinterpret_cast<uint32_t*>(shared_tile + SmemLayout::offset(row0 + row, col0 + col)) =
+        pack2<Element>(first, second);
+  });
 }
 
 // The accumulator as full-width rows row0.. of the tile.

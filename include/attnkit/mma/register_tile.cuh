@@ -61,6 +61,21 @@ struct AccumulatorTile {
         }
   }
 
+  // Calls f(tile_row, tile_col, first, second) for every pair of adjacent columns
+  // (tile_col, tile_col + 1) this lane owns: the unit of a 2-element store.
+  template <class F>
+  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void for_each_pair(int lane, F&& f) const {
+#pragma unroll
+    for (int m = 0; m < MTiles; ++m)
+#pragma unroll
+      for (int n = 0; n < NTiles; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; i += 2) {
+          const layout::Coord c = layout::mma_c_coord(lane, i);
+          f(m * 16 + c.row, n * 8 + c.col, v[m][n][i], v[m][n][i + 1]);
+        }
+  }
+
   // Multiplies thread-row r by factor[r] (the online-softmax rescale of O).
   ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void scale_rows(const float (&factor)[kThreadRows]) {
 #pragma unroll

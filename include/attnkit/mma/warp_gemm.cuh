@@ -15,6 +15,26 @@
 
 namespace attnkit {
 
+namespace detail {
+// One 16-deep step with B k-major (read with ldmatrix.trans from rows k·16.., columns from chunk
+// b_chunk0 on): acc += a · B_step, for A fragments already in registers.
+template <class Element, class BLayout, int MTiles, int NTiles>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void mma_step_b_kmajor(AccumulatorTile<MTiles, NTiles>& acc,
+                                                          const uint32_t (&a)[MTiles][4], uint32_t b_base,
+                                                          unsigned b_lane, int k, int b_chunk0) {
+#pragma unroll
+  for (int n = 0; n < NTiles; n += 2) {
+    uint32_t b[4];
+    ldmatrix_x4_trans(b, b_base + BLayout::step(b_lane, k * 16, b_chunk0 + n));
+#pragma unroll
+    for (int m = 0; m < MTiles; ++m) {
+      mma_m16n8k16<Element>(acc.v[m][n], a[m], b[0], b[1]);
+      mma_m16n8k16<Element>(acc.v[m][n + 1], a[m], b[2], b[3]);
+    }
+  }
+}
+}  // namespace detail
+
 // acc (16·MTiles × 8·NTiles) += A[a_row0 .. a_row0 + 16·MTiles, :] · B[b_row0 .. b_row0 + 8·NTiles, :]ᵀ,
 // the reduction running over the full width of both tiles. b_row0 is a multiple of 16.
 template <class Element, class ALayout, class BLayout, int MTiles, int NTiles>
@@ -95,16 +115,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void gemm_at_b(AccumulatorTile<MTiles, NTiles
 #pragma unroll
     for (int m = 0; m < MTiles; ++m)
       ldmatrix_x4_trans(a[m], a_base + ATransposedLayout::step(a_lane, k * 16, a_chunk0 + m * 2));
-#pragma unroll
-    for (int n = 0; n < NTiles; n += 2) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, b_base + BLayout::step(b_lane, k * 16, b_chunk0 + n));
-#pragma unroll
-      for (int m = 0; m < MTiles; ++m) {
-        mma_m16n8k16<Element>(acc.v[m][n], a[m], b[0], b[1]);
-        mma_m16n8k16<Element>(acc.v[m][n + 1], a[m], b[2], b[3]);
-      }
-    }
+    detail::mma_step_b_kmajor<Element, BLayout>(acc, a, b_base, b_lane, k, b_chunk0);
   }
 }
 
@@ -126,16 +137,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void gemm_a_b(AccumulatorTile<MTiles, NTiles>
     uint32_t a[MTiles][4];
 #pragma unroll
     for (int m = 0; m < MTiles; ++m) ldmatrix_x4(a[m], a_base + ALayout::step(a_lane, m * 16, k * 2));
-#pragma unroll
-    for (int n = 0; n < NTiles; n += 2) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, b_base + BLayout::step(b_lane, k * 16, b_chunk0 + n));
-#pragma unroll
-      for (int m = 0; m < MTiles; ++m) {
-        mma_m16n8k16<Element>(acc.v[m][n], a[m], b[0], b[1]);
-        mma_m16n8k16<Element>(acc.v[m][n + 1], a[m], b[2], b[3]);
-      }
-    }
+    detail::mma_step_b_kmajor<Element, BLayout>(acc, a, b_base, b_lane, k, b_chunk0);
   }
 }
 

@@ -1,0 +1,36 @@
+#pragma once
+// The element-level mask on a warp's register tile of scores: every score whose (query, key)
+// the band (causal, window, key padding) or the variant's mask_mod drops becomes −inf. Kernels
+// call it only on tiles classify_tile() calls partial.
+//
+// The band keeps an interval of keys per row, so each row costs two key bounds and then two
+// compares per element; mask_mod, when the variant has one, is evaluated per element.
+//
+// `ScoreTile` is an mma accumulator tile (mma/register_tile.cuh: kThreadRows, kThreadCols,
+// tile_row, tile_col, at); tile row 0 is query `q_row0`, tile column 0 is key `key0`.
+
+#include "../core/math.cuh"
+#include "attention_mask.cuh"
+
+namespace attnkit {
+
+template <class ScoreTile, class Variant>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void mask_score_tile(ScoreTile& scores, const BandMask& band, const Variant& variant,
+                                                        int batch, int head, int q_row0, int key0, int seqlen_q,
+                                                        int seqlen_k, int lane) {
+#pragma unroll
+  for (int r = 0; r < ScoreTile::kThreadRows; ++r) {
+    const int q = q_row0 + ScoreTile::tile_row(lane, r);
+    const int first_col = band.row_first_key(q, seqlen_q, seqlen_k) - key0;
+    const int end_col = band.row_end_key(q, seqlen_q, seqlen_k) - key0;
+#pragma unroll
+    for (int c = 0; c < ScoreTile::kThreadCols; ++c) {
+      const int col = ScoreTile::tile_col(lane, c);
+      bool keep = col >= first_col && col < end_col;
+      if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q, key0 + col);
+      if (!keep) scores.at(r, c) = negative_infinity();
+    }
+  }
+}
+
+}  // namespace attnkit

@@ -1,0 +1,4 @@
+// FA1 forward, head dim 128: the correctness matrix of fa1_forward_cases.cuh, fp16 and bf16.
+#include "fa1_forward_cases.cuh"
+
+TEST_CASE("fa1 forward, head dim 128", "[fa1][forward][d128]") { attnkit::testing::run_fa1_forward_matrix<128>(); }
