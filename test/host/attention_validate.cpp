@@ -243,6 +243,18 @@ TEST_CASE("validate_problem refuses malformed problems, naming the value", "[att
     p.lse_head_stride = -100;
     REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("-100"));
   }
+  SECTION("dropout probability 1") {
+    p.dropout.probability = 1.f;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("dropout probability = 1"));
+  }
+  SECTION("negative dropout probability") {
+    p.dropout.probability = -0.25f;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("dropout probability = -0.25"));
+  }
+  SECTION("NaN dropout probability") {
+    p.dropout.probability = std::nanf("");
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("dropout probability = nan"));
+  }
   SECTION("every message is attnkit's") {
     p.batch = -1;
     REQUIRE_REFUSED(p, DType::bf16, kHeadDim, Catch::Matchers::StartsWith("attnkit: ") && ContainsSubstring("-1"));
