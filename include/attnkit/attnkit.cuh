@@ -9,15 +9,20 @@
 #include "core/math.cuh"
 
 // layout: pure index math (swizzles, mma fragment ownership)
+#include "layout/block_copy.cuh"
 #include "layout/mma_fragment.cuh"
+#include "layout/padded_rows.cuh"
 #include "layout/swizzle.cuh"
 
 // tile: moving tiles between global memory, shared memory and registers
 #include "tile/atomic_accumulate.cuh"
 #include "tile/cp_async.cuh"
+#include "tile/global_rescale_accumulate.cuh"
 #include "tile/global_to_shared.cuh"
 #include "tile/ldmatrix.cuh"
 #include "tile/shared_to_global.cuh"
+#include "tile/turn_semaphore.cuh"
+#include "tile/warp_global_to_shared.cuh"
 
 // mma: warp-level tensor-core products and register tiles
 #include "mma/accumulator_store.cuh"
@@ -27,18 +32,23 @@
 #include "mma/warp_gemm.cuh"
 
 // softmax: the online-softmax accumulator
+#include "softmax/cross_warp_combine.cuh"
+#include "softmax/dropout.cuh"
 #include "softmax/online_softmax.cuh"
+#include "softmax/softmax_merge.cuh"
 
 // mask: band (causal, window), tile classification, variants
 #include "mask/alibi.cuh"
 #include "mask/attention_mask.cuh"
 #include "mask/band.cuh"
+#include "mask/mask_score_tile.cuh"
 #include "mask/softcap.cuh"
 #include "mask/tile_class.cuh"
 #include "mask/variant.cuh"
 
 // attention: problem description, validation, kernels and launchers
 #include "attention/backward_problem.cuh"
+#include "attention/fa1_forward.cuh"
 #include "attention/fa2_backward.cuh"
 #include "attention/fa2_forward.cuh"
 #include "attention/problem.cuh"
