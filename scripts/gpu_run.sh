@@ -9,6 +9,9 @@
 #
 # usage: scripts/gpu_run.sh OUT_DIR [--preset NAME] [--peers PATH/TO/peers.py] [--peers-args "..."]
 #                                   [--bench-filter REGEX] [--tests-only] [--bench-only]
+#                                   [--targets "T1 T2 ..."] [--tests-regex REGEX]
+# --targets builds only those targets (benchmarks not built are not run); --tests-regex runs
+# only the CTest tests it matches.
 # The preset defaults to h100 (sm_90a only, for H100/H200); `default` builds sm_80 as well.
 set -euo pipefail
 
@@ -20,6 +23,8 @@ peers_args="--no-bwd"
 bench_filter="."
 run_tests=true
 run_bench=true
+targets=()
+tests_regex=""
 while (( $# > 0 )); do
   case "$1" in
     --preset) preset=$2; shift 2 ;;
@@ -28,6 +33,8 @@ while (( $# > 0 )); do
     --bench-filter) bench_filter=$2; shift 2 ;;
     --tests-only) run_bench=false; shift ;;
     --bench-only) run_tests=false; shift ;;
+    --targets) read -r -a targets <<< "$2"; shift 2 ;;
+    --tests-regex) tests_regex=$2; shift 2 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
@@ -44,13 +51,17 @@ cmake --preset "${preset}" > "${out_dir}/configure.log" 2>&1 || { cat "${out_dir
 status=0
 # -k 0: a target that fails to compile must not keep the others from building and running;
 # the failure is shown and makes the run fail.
-cmake --build --preset "${preset}" -j "$(nproc)" -- -k 0 > "${out_dir}/build.log" 2>&1 ||
+target_args=()
+(( ${#targets[@]} > 0 )) && target_args=(--target "${targets[@]}")
+cmake --build --preset "${preset}" -j "$(nproc)" "${target_args[@]}" -- -k 0 > "${out_dir}/build.log" 2>&1 ||
   { status=1; echo "build failed:"; grep -E "error|FAILED" "${out_dir}/build.log" | head -n 30; }
 tail -n 3 "${out_dir}/build.log"
 
 if [[ "${run_tests}" == true ]]; then
   echo "==> tests"
-  ctest --test-dir "${build_dir}" --output-on-failure -j 4 --output-junit "${out_dir}/ctest.xml" \
+  regex_args=()
+  [[ -n "${tests_regex}" ]] && regex_args=(-R "${tests_regex}")
+  ctest --test-dir "${build_dir}" "${regex_args[@]}" --output-on-failure -j 4 --output-junit "${out_dir}/ctest.xml" \
     > "${out_dir}/ctest.log" 2>&1 || status=$?
   tail -n 25 "${out_dir}/ctest.log"
 fi

@@ -95,6 +95,8 @@ class CaseTensors {
       problem.seqlen_k = *std::max_element(c.varlen_k.begin(), c.varlen_k.end());
       problem.cu_seqlens_q = cu_q_device.get();
       problem.cu_seqlens_k = cu_k_device.get();
+      problem.total_q = static_cast<int>(shape.total_q());
+      problem.total_k = static_cast<int>(shape.total_k());
     } else {
       problem.seqlen_q = c.seqlen_q;
       problem.seqlen_k = c.seqlen_k;

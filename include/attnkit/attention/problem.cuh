@@ -56,6 +56,10 @@ struct AttentionProblem {
 
   const int* cu_seqlens_q = nullptr;  // optional, batch + 1 entries each
   const int* cu_seqlens_k = nullptr;
+  // Varlen: the rows of the packed Q and K tensors (cu_seqlens[batch]), where known. The Hopper
+  // kernels need them to bound their TMA copies; the sm_80 kernels ignore them.
+  int total_q = 0;
+  int total_k = 0;
 
   float softmax_scale = 0.f;  // 0 means 1/sqrt(head_dim)
   BandMask band = BandMask::none();

@@ -1,0 +1,73 @@
+#pragma once
+// Host launcher of the Hopper (sm_90a) attention forward.
+//
+//   attnkit::hopper::forward<bfloat16_t, 128>(problem);                 // plain / causal / window
+//   attnkit::hopper::forward<bfloat16_t, 128>(problem, SoftCap{{}, 30.f});
+//
+// Head dims 64, 128 and 256; fp16 and bf16; causal and windows, GQA/MQA, varlen, LSE and
+// variants as in fa2::forward. Not supported here (attnkit::forward in dispatch.cuh falls back
+// to the sm_80 kernel for them): dropout, and varlen without problem.total_q / total_k, which
+// bound the TMA's view of the packed tensors. Needs a compute capability 9.0 device and a
+// build for sm_90a (CMAKE_CUDA_ARCHITECTURES 90a, or -gencode arch=compute_90a,code=sm_90a).
+
+#include <type_traits>
+
+#include <cuda_runtime_api.h>
+
+#include "../attention/validate.cuh"
+#include "../core/error.cuh"
+#include "forward_kernel.cuh"
+#include "tensor_map.cuh"
+
+namespace attnkit::hopper {
+
+inline bool device_supports_forward(int device) {
+  int major = 0;
+  ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return major == 9;
+}
+
+inline bool is_supported_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+
+// Whether hopper::forward accepts this problem's features (shape checks aside).
+inline bool supports_problem(const AttentionProblem& problem) {
+  return is_supported_head_dim(problem.head_dim) && !problem.dropout.enabled() &&
+         (!problem.varlen() || (problem.total_q > 0 && problem.total_k > 0));
+}
+
+template <class Element, int HeadDim, class Variant = NoVariant,
+          class Config = typename DefaultForwardConfig<Element, HeadDim>::type>
+void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaStream_t stream = nullptr) {
+  static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
+                "Config was built for another element type or head dim");
+  validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
+  require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability,
+          ") is not supported by the Hopper forward; use fa2::forward");
+  const bool varlen = problem.varlen();
+  require(!varlen || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper forward needs total_q and ",
+          "total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
+  int device = 0;
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+  require(device_supports_forward(device), "the Hopper forward needs a compute capability 9.0 GPU (device ", device,
+          " is not); use fa2::forward");
+
+  AttentionProblem resolved = problem;
+  resolved.softmax_scale = problem.effective_scale();
+
+  const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
+  const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
+  const int map_batch = varlen ? 1 : problem.batch;
+  const DType dtype = ElementTraits<Element>::dtype;
+  ForwardTensorMaps maps;
+  maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kWarpgroupRows);
+  maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+  maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+
+  const auto kernel = forward_kernel<Config, Variant>;
+  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
+  const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
+  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant);
+  ATTNKIT_CHECK_LAUNCH();
+}
+
+}  // namespace attnkit::hopper

@@ -1,0 +1,78 @@
+#pragma once
+// Compile-time configuration of the Hopper (sm_90a) attention forward: tile sizes, the
+// warpgroup roles and their register budgets, the shared-memory layout.
+
+#include <cstdint>
+
+#include "../layout/swizzle.cuh"
+#include "../mma/register_tile.cuh"
+#include "mbarrier_pipeline.cuh"
+
+namespace attnkit::hopper {
+
+// PingPong: the two consumer warpgroups take turns issuing their GEMMs (named barriers), so one
+// group's softmax runs while the other's GEMMs keep the tensor cores busy.
+template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true>
+struct ForwardConfig {
+  using Element = Element_;
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kBlockN = BlockN;  // keys per K/V block
+  static constexpr int kStages = Stages;  // K/V blocks in flight in shared memory
+  static constexpr bool kPingPong = PingPong;
+
+  // Warpgroup 0 produces (one thread issues every TMA copy); warpgroups 1 and 2 consume, each
+  // owning 64 query rows (wgmma's M), so a CTA covers 128 query rows.
+  static constexpr int kConsumerWarpgroups = 2;
+  static constexpr int kWarpgroupRows = 64;
+  static constexpr int kBlockM = kConsumerWarpgroups * kWarpgroupRows;
+  static constexpr int kThreads = (1 + kConsumerWarpgroups) * 128;
+  // Per-thread register budgets after setmaxnreg; their sum over the CTA must fit the 64K file.
+  static constexpr int kProducerRegisters = 24;
+  static constexpr int kConsumerRegisters = 240;
+  static_assert(128 * kProducerRegisters + kConsumerWarpgroups * 128 * kConsumerRegisters <= 65536,
+                "warpgroup register budgets exceed the register file");
+  // Every consumer warp releases each stage it read.
+  static constexpr int kConsumerArrivals = kConsumerWarpgroups * 4;
+
+  static_assert(HeadDim % 64 == 0 && HeadDim <= 256, "head dim must be 64, 128, 192 or 256 (64-column TMA panels)");
+  static_assert(BlockN % 16 == 0 && BlockN >= 16 && BlockN <= 256, "BlockN must be a multiple of 16 in [16, 256]");
+  static_assert(Stages >= 2, "at least two K/V stages: one computed on, one loading");
+
+  using QLayout = layout::SwizzledTile<kWarpgroupRows, HeadDim>;  // one per consumer warpgroup
+  using KVLayout = layout::SwizzledTile<BlockN, HeadDim>;
+  static_assert(QLayout::kPanelChunks == 8 && KVLayout::kPanelChunks == 8,
+                "128-byte panels: the SwizzledTile layout equals the TMA's 128B swizzle");
+  using ScoreTile = AccumulatorTile<1, BlockN / 8>;   // a warp's 16 rows of S, then P
+  using OutputTile = AccumulatorTile<1, HeadDim / 8>; // a warp's 16 rows of O
+
+  static constexpr uint32_t kQBytes = QLayout::kBytes;
+  static constexpr uint32_t kKVBytes = KVLayout::kBytes;
+
+  struct SharedStorage {
+    // 1024-byte alignment: the swizzle pattern is taken from address bits 4..9.
+    alignas(1024) Element q[kConsumerWarpgroups][QLayout::kElements];
+    alignas(1024) Element k[Stages][KVLayout::kElements];
+    alignas(1024) Element v[Stages][KVLayout::kElements];
+    uint64_t q_full;
+    PipelineBarriers<Stages, kConsumerArrivals> k_pipe;
+    PipelineBarriers<Stages, kConsumerArrivals> v_pipe;
+  };
+  // The dynamic shared memory base is only guaranteed 16-byte aligned: 1 KB of slack.
+  static constexpr int kSmemBytes = static_cast<int>(sizeof(SharedStorage)) + 1024;
+  static_assert(kSmemBytes <= 227 * 1024, "tiles exceed the 227 KB of shared memory a CTA may use");
+};
+
+// Tile sizes per head dim: 128 keys per block up to head dim 128 (S and P of a 64 × 128 block
+// fit beside O); 80 at 256, where O alone takes 128 registers per thread and two K/V stages
+// fill shared memory.
+template <class Element, int HeadDim>
+struct DefaultForwardConfig;
+
+template <class Element>
+struct DefaultForwardConfig<Element, 64> { using type = ForwardConfig<Element, 64, 128, 2>; };
+template <class Element>
+struct DefaultForwardConfig<Element, 128> { using type = ForwardConfig<Element, 128, 128, 2>; };
+template <class Element>
+struct DefaultForwardConfig<Element, 256> { using type = ForwardConfig<Element, 256, 80, 2>; };
+
+}  // namespace attnkit::hopper

@@ -1,0 +1,63 @@
+// Hopper forward with variants (ALiBi, soft-capping, a mask_mod) and without the ping-pong
+// schedule, on top of the per-head-dim matrices in hopper_forward_d*.cu (same executable).
+// Runs only on compute capability 9.0 devices; elsewhere every case is skipped.
+
+#include <vector>
+
+#include <catch2/matchers/catch_matchers_string.hpp>
+#include <cuda_runtime_api.h>
+
+#include "attnkit/mask/alibi.cuh"
+#include "attnkit/mask/softcap.cuh"
+#include "support/test_variants.cuh"
+#include "hopper_forward_cases.cuh"
+
+namespace {
+
+using namespace attnkit;
+using namespace attnkit::testing;
+
+template <class Element, int HeadDim>
+void check_variants() {
+  for (const ForwardCase& c : variant_cases(900)) {
+    const AlibiPair alibi(c);
+    check_forward<Element>(HeadDim, c, hopper_launcher<Element, HeadDim>(alibi.device), alibi.host);
+
+    const SoftCap softcap{{}, 5.f};
+    check_forward<Element>(HeadDim, c, hopper_launcher<Element, HeadDim>(softcap), softcap);
+
+    check_forward<Element>(HeadDim, c, hopper_launcher<Element, HeadDim>(DropEveryThird{}), DropEveryThird{});
+  }
+}
+
+}  // namespace
+
+TEST_CASE("hopper forward variants: ALiBi, soft-capping, mask_mod", "[hopper][forward][variant]") {
+  skip_unless_hopper();
+  check_variants<bfloat16_t, 128>();
+  check_variants<half_t, 64>();
+}
+
+TEST_CASE("hopper forward without ping-pong, three K/V stages", "[hopper][forward][schedule]") {
+  skip_unless_hopper();
+  using Plain = hopper::ForwardConfig<bfloat16_t, 128, 128, 3, false>;
+  for (const ForwardCase& c : forward_matrix()) {
+    check_forward<bfloat16_t>(128, c, [](const AttentionProblem& problem) {
+      hopper::forward<bfloat16_t, 128, NoVariant, Plain>(problem);
+    });
+  }
+}
+
+TEST_CASE("hopper forward refuses what it does not run", "[hopper][forward][validation]") {
+  skip_unless_hopper();
+  std::vector<ForwardCase> cases = dropout_cases(5);
+  CaseTensors<bfloat16_t> tensors(cases[0], 128, reference::Shape::dense(2, 2, 2, 129, 129, 128, cases[0].band),
+                                  std::vector<bfloat16_t>(2 * 129 * 2 * 128), std::vector<bfloat16_t>(2 * 129 * 2 * 128),
+                                  std::vector<bfloat16_t>(2 * 129 * 2 * 128));
+  CHECK_THROWS_WITH(hopper::forward<bfloat16_t, 128>(tensors.problem),
+                    Catch::Matchers::ContainsSubstring("dropout"));
+  AttentionProblem varlen = tensors.problem;
+  varlen.dropout = {};
+  varlen.cu_seqlens_q = varlen.cu_seqlens_k = reinterpret_cast<const int*>(tensors.lse_device.get());
+  CHECK_THROWS_WITH(hopper::forward<bfloat16_t, 128>(varlen), Catch::Matchers::ContainsSubstring("total_q"));
+}
