@@ -13,6 +13,7 @@
 #include "layout/mma_fragment.cuh"
 #include "layout/padded_rows.cuh"
 #include "layout/swizzle.cuh"
+#include "layout/wgmma_layout.cuh"
 
 // tile: moving tiles between global memory, shared memory and registers
 #include "tile/atomic_accumulate.cuh"
@@ -54,3 +55,14 @@
 #include "attention/problem.cuh"
 #include "attention/sequence.cuh"
 #include "attention/validate.cuh"
+
+// hopper: sm_90a blocks (TMA, mbarrier pipeline, wgmma, warp specialization) and the forward
+#include "hopper/forward.cuh"
+#include "hopper/forward_config.cuh"
+#include "hopper/forward_kernel.cuh"
+#include "hopper/mbarrier_pipeline.cuh"
+#include "hopper/tensor_map.cuh"
+#include "hopper/tma_load.cuh"
+#include "hopper/warp_specialization.cuh"
+#include "hopper/wgmma.cuh"
+#include "hopper/wgmma_ops.cuh"

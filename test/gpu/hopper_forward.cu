@@ -1,5 +1,6 @@
-// Hopper forward with variants (ALiBi, soft-capping, a mask_mod) and without the ping-pong
-// schedule, on top of the per-head-dim matrices in hopper_forward_d*.cu (same executable).
+// Hopper forward with variants (ALiBi, soft-capping, a mask_mod), every default config, one
+// without the ping-pong schedule, and its refusals, on top of the per-head-dim matrices in
+// hopper_forward_d*.cu (same executable).
 // Runs only on compute capability 9.0 devices; elsewhere every case is skipped.
 
 #include <vector>
@@ -38,12 +39,26 @@ TEST_CASE("hopper forward variants: ALiBi, soft-capping, mask_mod", "[hopper][fo
   check_variants<half_t, 64>();
 }
 
-TEST_CASE("hopper forward without ping-pong, three K/V stages", "[hopper][forward][schedule]") {
+// The default launcher picks one of two configs per head dim by sequence length and mask;
+// here each config, and one without ping-pong on three stages, runs the whole matrix.
+TEST_CASE("hopper forward, every default config and one without ping-pong", "[hopper][forward][schedule]") {
   skip_unless_hopper();
   using Plain = hopper::ForwardConfig<bfloat16_t, 128, 128, 3, false>;
+  using Long64 = hopper::DefaultForwardConfig<half_t, 64>::type;
+  using Long128 = hopper::DefaultForwardConfig<bfloat16_t, 128>::type;
+  using Short128 = hopper::DefaultForwardConfig<half_t, 128>::short_type;
   for (const ForwardCase& c : forward_matrix()) {
     check_forward<bfloat16_t>(128, c, [](const AttentionProblem& problem) {
       hopper::forward<bfloat16_t, 128, NoVariant, Plain>(problem);
+    });
+    check_forward<half_t>(64, c, [](const AttentionProblem& problem) {
+      hopper::forward<half_t, 64, NoVariant, Long64>(problem);
+    });
+    check_forward<bfloat16_t>(128, c, [](const AttentionProblem& problem) {
+      hopper::forward<bfloat16_t, 128, NoVariant, Long128>(problem);
+    });
+    check_forward<half_t>(128, c, [](const AttentionProblem& problem) {
+      hopper::forward<half_t, 128, NoVariant, Short128>(problem);
     });
   }
 }
@@ -54,10 +69,10 @@ TEST_CASE("hopper forward refuses what it does not run", "[hopper][forward][vali
   CaseTensors<bfloat16_t> tensors(cases[0], 128, reference::Shape::dense(2, 2, 2, 129, 129, 128, cases[0].band),
                                   std::vector<bfloat16_t>(2 * 129 * 2 * 128), std::vector<bfloat16_t>(2 * 129 * 2 * 128),
                                   std::vector<bfloat16_t>(2 * 129 * 2 * 128));
-  CHECK_THROWS_WITH(hopper::forward<bfloat16_t, 128>(tensors.problem),
-                    Catch::Matchers::ContainsSubstring("dropout"));
+  auto launch = [](const AttentionProblem& problem) { hopper::forward<bfloat16_t, 128>(problem); };
+  CHECK_THROWS_WITH(launch(tensors.problem), Catch::Matchers::ContainsSubstring("dropout"));
   AttentionProblem varlen = tensors.problem;
   varlen.dropout = {};
   varlen.cu_seqlens_q = varlen.cu_seqlens_k = reinterpret_cast<const int*>(tensors.lse_device.get());
-  CHECK_THROWS_WITH(hopper::forward<bfloat16_t, 128>(varlen), Catch::Matchers::ContainsSubstring("total_q"));
+  CHECK_THROWS_WITH(launch(varlen), Catch::Matchers::ContainsSubstring("total_q"));
 }

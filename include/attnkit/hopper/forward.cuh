@@ -35,39 +35,49 @@ inline bool supports_problem(const AttentionProblem& problem) {
          (!problem.varlen() || (problem.total_q > 0 && problem.total_k > 0));
 }
 
-template <class Element, int HeadDim, class Variant = NoVariant,
-          class Config = typename DefaultForwardConfig<Element, HeadDim>::type>
+// With an explicit Config, that kernel; without, the head dim's default pair
+// (DefaultForwardConfig), picked by sequence length and mask.
+template <class Element, int HeadDim, class Variant = NoVariant, class Config = void>
 void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaStream_t stream = nullptr) {
-  static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
-                "Config was built for another element type or head dim");
-  validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
-  require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability,
-          ") is not supported by the Hopper forward; use fa2::forward");
-  const bool varlen = problem.varlen();
-  require(!varlen || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper forward needs total_q and ",
-          "total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
-  int device = 0;
-  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
-  require(device_supports_forward(device), "the Hopper forward needs a compute capability 9.0 GPU (device ", device,
-          " is not); use fa2::forward");
+  if constexpr (std::is_void_v<Config>) {
+    using Defaults = DefaultForwardConfig<Element, HeadDim>;
+    if constexpr (!std::is_same_v<typename Defaults::type, typename Defaults::short_type>) {
+      if (Defaults::use_short(problem.seqlen_q, problem.band.bounded()))
+        return forward<Element, HeadDim, Variant, typename Defaults::short_type>(problem, variant, stream);
+    }
+    return forward<Element, HeadDim, Variant, typename Defaults::type>(problem, variant, stream);
+  } else {
+    static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
+                  "Config was built for another element type or head dim");
+    validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
+    require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability,
+            ") is not supported by the Hopper forward; use fa2::forward");
+    const bool varlen = problem.varlen();
+    require(!varlen || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper forward needs total_q and ",
+            "total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
+    int device = 0;
+    ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+    require(device_supports_forward(device), "the Hopper forward needs a compute capability 9.0 GPU (device ", device,
+            " is not); use fa2::forward");
 
-  AttentionProblem resolved = problem;
-  resolved.softmax_scale = problem.effective_scale();
+    AttentionProblem resolved = problem;
+    resolved.softmax_scale = problem.effective_scale();
 
-  const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
-  const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
-  const int map_batch = varlen ? 1 : problem.batch;
-  const DType dtype = ElementTraits<Element>::dtype;
-  ForwardTensorMaps maps;
-  maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kWarpgroupRows);
-  maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
-  maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+    const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
+    const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
+    const int map_batch = varlen ? 1 : problem.batch;
+    const DType dtype = ElementTraits<Element>::dtype;
+    ForwardTensorMaps maps;
+    maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kWarpgroupRows);
+    maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+    maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
 
-  const auto kernel = forward_kernel<Config, Variant>;
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-  const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant);
-  ATTNKIT_CHECK_LAUNCH();
+    const auto kernel = forward_kernel<Config, Variant>;
+    ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
+    const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
+    kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant);
+    ATTNKIT_CHECK_LAUNCH();
+  }
 }
 
 }  // namespace attnkit::hopper

@@ -10,9 +10,10 @@
 
 namespace attnkit::hopper {
 
-// PingPong: the two consumer warpgroups take turns issuing their GEMMs (named barriers), so one
-// group's softmax runs while the other's GEMMs keep the tensor cores busy.
-template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true>
+// PingPong: the consumer warpgroups take turns issuing their GEMMs (named barriers, round
+// robin), so one group's softmax runs while another's GEMMs keep the tensor cores busy.
+// ConsumerWarpgroups: 2 or 3 groups of 64 query rows each.
+template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2>
 struct ForwardConfig {
   using Element = Element_;
   static constexpr int kHeadDim = HeadDim;
@@ -20,15 +21,16 @@ struct ForwardConfig {
   static constexpr int kStages = Stages;  // K/V blocks in flight in shared memory
   static constexpr bool kPingPong = PingPong;
 
-  // Warpgroup 0 produces (one thread issues every TMA copy); warpgroups 1 and 2 consume, each
-  // owning 64 query rows (wgmma's M), so a CTA covers 128 query rows.
-  static constexpr int kConsumerWarpgroups = 2;
+  // Warpgroup 0 produces (one thread issues every TMA copy); the others consume, each owning
+  // 64 query rows (wgmma's M).
+  static_assert(ConsumerWarpgroups == 2 || ConsumerWarpgroups == 3, "2 or 3 consumer warpgroups");
+  static constexpr int kConsumerWarpgroups = ConsumerWarpgroups;
   static constexpr int kWarpgroupRows = 64;
   static constexpr int kBlockM = kConsumerWarpgroups * kWarpgroupRows;
   static constexpr int kThreads = (1 + kConsumerWarpgroups) * 128;
   // Per-thread register budgets after setmaxnreg; their sum over the CTA must fit the 64K file.
-  static constexpr int kProducerRegisters = 24;
-  static constexpr int kConsumerRegisters = 240;
+  static constexpr int kProducerRegisters = ConsumerWarpgroups == 2 ? 24 : 32;
+  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 240 : 160;
   static_assert(128 * kProducerRegisters + kConsumerWarpgroups * 128 * kConsumerRegisters <= 65536,
                 "warpgroup register budgets exceed the register file");
   // Every consumer warp releases each stage it read.
@@ -62,17 +64,35 @@ struct ForwardConfig {
   static_assert(kSmemBytes <= 227 * 1024, "tiles exceed the 227 KB of shared memory a CTA may use");
 };
 
-// Tile sizes per head dim: 128 keys per block up to head dim 128 (S and P of a 64 × 128 block
-// fit beside O); 80 at 256, where O alone takes 128 registers per thread and two K/V stages
-// fill shared memory.
+// Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
+//   d = 64:  three consumer warpgroups (192 query rows per CTA) on long sequences; two on
+//            sequences up to 2k, where the smaller blocks keep more SMs busy.
+//   d = 128: 176 keys per block (fewer, longer GEMMs per softmax); 128 for banded (causal,
+//            window) sequences under 8k, whose diagonal blocks waste less at 128.
+//   d = 256: 80 keys: O alone takes 128 registers per thread, and two K/V stages of 80 rows
+//            already fill shared memory.
+// `type` is the config for long unmasked sequences, `short_type` the other; use_short says
+// which a problem gets. When both are the same type the launcher instantiates one kernel.
 template <class Element, int HeadDim>
 struct DefaultForwardConfig;
 
 template <class Element>
-struct DefaultForwardConfig<Element, 64> { using type = ForwardConfig<Element, 64, 128, 2>; };
+struct DefaultForwardConfig<Element, 64> {
+  using type = ForwardConfig<Element, 64, 128, 2, true, 3>;
+  using short_type = ForwardConfig<Element, 64, 128, 2, true, 2>;
+  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 2048; }
+};
 template <class Element>
-struct DefaultForwardConfig<Element, 128> { using type = ForwardConfig<Element, 128, 128, 2>; };
+struct DefaultForwardConfig<Element, 128> {
+  using type = ForwardConfig<Element, 128, 176, 2, true, 2>;
+  using short_type = ForwardConfig<Element, 128, 128, 2, true, 2>;
+  static bool use_short(int seqlen_q, bool banded) { return banded && seqlen_q < 8192; }
+};
 template <class Element>
-struct DefaultForwardConfig<Element, 256> { using type = ForwardConfig<Element, 256, 80, 2>; };
+struct DefaultForwardConfig<Element, 256> {
+  using type = ForwardConfig<Element, 256, 80, 2, true, 2>;
+  using short_type = type;
+  static bool use_short(int, bool) { return false; }
+};
 
 }  // namespace attnkit::hopper

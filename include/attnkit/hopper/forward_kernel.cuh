@@ -2,10 +2,10 @@
 // Attention forward on Hopper (sm_90a): the FlashAttention-2 math on TMA, mbarrier pipelines
 // and wgmma, warp-specialized (the schedule of FlashAttention-3, Shah et al. 2024).
 //
-// Grid: (query block of 128 rows, head, batch), longest blocks first. Three warpgroups:
+// Grid: (query block of 64 rows per consumer, head, batch), longest blocks first. Warpgroups:
 //   producer   one thread loads Q once, then K and V of each block into a kStages ring
 //              (TMA, completion counted on the stage's `full` mbarrier);
-//   consumers  two warpgroups, 64 query rows each, walk the same K/V blocks (last first):
+//   consumers  two or three warpgroups, 64 query rows each, walk the same K/V blocks (last first):
 //
 //     S₀ = Q K₀ᵀ; P₀ = softmax(S₀)
 //     for j = 1 ..:   issue Sⱼ = Q Kⱼᵀ and O += Pⱼ₋₁ Vⱼ₋₁ together      (wgmma, async)
@@ -13,8 +13,8 @@
 //                     wait for the P·V; release Vⱼ₋₁; O *= rescale      (overlaps the softmax)
 //     O += P_last V_last;  O /= l;  LSE = m + log l
 //
-//   With PingPong the two consumers take turns issuing their GEMMs (named barriers), so one's
-//   softmax overlaps the other's GEMMs as well.
+//   With PingPong the consumers take turns issuing their GEMMs (named barriers, round robin),
+//   so one's softmax overlaps another's GEMMs as well.
 // The per-warp register tiles, masks and online softmax are the mma.sync path's: a wgmma
 // accumulator is, warp by warp, an AccumulatorTile (layout/wgmma_layout.cuh).
 
@@ -135,18 +135,20 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const float scale = problem.softmax_scale;
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
 
-  // Turn-taking: consumer c issues after sync on its barrier; the other arrives there when it
-  // has issued. Consumer 1 gives consumer 0 the first turn and skips its own last arrival, so
-  // the arrivals on each barrier match its syncs exactly.
+  // Turn-taking: consumer c issues after a sync on its barrier; consumer c - 1 arrives there
+  // once it has issued. The last consumer gives consumer 0 the first turn and skips its own
+  // final arrival, so the arrivals on each barrier match its syncs exactly.
+  constexpr int kLastConsumer = Config::kConsumerWarpgroups - 1;
   const bool ping_pong = Config::kPingPong && n_blocks > 0;
-  const int other = 1 - consumer;
+  const int next = consumer == kLastConsumer ? 0 : consumer + 1;
   auto wait_turn = [&] {
     if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
   };
   auto pass_turn = [&](int n_block) {
-    if (ping_pong && !(consumer == 1 && n_block == n_first)) named_barrier_arrive<256>(kSchedulerBarrier + other);
+    if (ping_pong && !(consumer == kLastConsumer && n_block == n_first))
+      named_barrier_arrive<256>(kSchedulerBarrier + next);
   };
-  if (ping_pong && consumer == 1) named_barrier_arrive<256>(kSchedulerBarrier + 0);
+  if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
 
   // Every consumer warp releases a stage once its wgmmas reading it have retired.
   auto release = [&](auto& pipe, const PipelineState& state) {
@@ -157,6 +159,10 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   auto issue_scores = [&](int stage) {
     warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, smem.k[stage], false);
   };
+  // Pins the register tiles a GEMM batch reads before its wgmma_fence: without it the compiler
+  // may sink their last writes (the rescale of O, the P conversion) below the fence, and ptxas
+  // then has to insert a second fence of its own.
+  auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
   // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
   auto softmax_block = [&](int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
     const int k_begin = n_block * kBlockN;
@@ -180,6 +186,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
 
     smem.k_pipe.consumer_wait(k_state);
     wait_turn();
+    pin_operands(s);
     wgmma_fence();
     issue_scores(k_state.stage);
     wgmma_commit_group();
@@ -187,18 +194,30 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     wgmma_wait_group<0>();
     fence_operands(s);
     release(smem.k_pipe, k_state);
-    softmax_block(n_last, o_rescale);  // O is still zero: nothing to rescale
+    softmax_block(n_last, o_rescale);  // O is still zero: rescaling it changes nothing
     auto p = to_operand_a<Element>(s);
     PipelineState v_state = k_state;
     k_state.advance<kStages>();
 
+    // O is rescaled by the previous block's factors while this block's S GEMM runs, just
+    // before the P·V that adds to it.
+    auto rescale_output = [&] {
+      bool rescale_needed = false;
+#pragma unroll
+      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
+      if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
+    };
     for (int n_block = n_last - 1; n_block >= n_first; --n_block) {
       smem.k_pipe.consumer_wait(k_state);
       wait_turn();
+      pin_operands(s);
       wgmma_fence();
       issue_scores(k_state.stage);
       wgmma_commit_group();
+      rescale_output();
       smem.v_pipe.consumer_wait(v_state);
+      pin_operands(o, p);
+      wgmma_fence();
       warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
       wgmma_commit_group();
       pass_turn(n_block);
@@ -212,16 +231,14 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       fence_operands(o);
       fence_operands(p);
       release(smem.v_pipe, v_state);
-      bool rescale_needed = false;
-#pragma unroll
-      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
-      if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
       p = to_operand_a<Element>(s);
       v_state = k_state;
       k_state.advance<kStages>();
     }
 
+    rescale_output();
     smem.v_pipe.consumer_wait(v_state);
+    pin_operands(o, p);
     wgmma_fence();
     warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
     wgmma_commit_group();
