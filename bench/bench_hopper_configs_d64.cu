@@ -3,12 +3,10 @@
 namespace attnkit::bench {
 void register_hopper_configs_d64() {
   using hopper::ForwardConfig;
-  using hopper::TileSchedule;
-  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, true, 2>>("cfg_n128_wg2");
-  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, true, 3>>("cfg_n128_wg3");
-  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, true, 2, TileSchedule::one_tile_per_cta>>(
-      "cfg_n128_wg2_onetile");
-  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, true, 3, TileSchedule::one_tile_per_cta>>(
-      "cfg_n128_wg3_onetile");
+  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, true, 2>>("cfg_n128_s2_pp_wg2");
+  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 3, true, 2>>("cfg_n128_s3_pp_wg2");
+  register_hopper_config<ForwardConfig<bfloat16_t, 64, 192, 2, true, 2>>("cfg_n192_s2_pp_wg2");
+  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, true, 3>>("cfg_n128_s2_pp_wg3");
+  register_hopper_config<ForwardConfig<bfloat16_t, 64, 128, 2, false, 3>>("cfg_n128_s2_nopp_wg3");
 }
 }  // namespace attnkit::bench

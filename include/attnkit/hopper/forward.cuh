@@ -74,14 +74,8 @@ void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaS
 
     const auto kernel = forward_kernel<Config, Variant>;
     ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-    const TileGrid tiles{ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch};
-    int ctas = tiles.count();
-    if constexpr (Config::kSchedule == TileSchedule::persistent) {
-      int multiprocessors = 0;
-      ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-      ctas = ctas < multiprocessors ? ctas : multiprocessors;
-    }
-    kernel<<<ctas, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant);
+    const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
+    kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant);
     ATTNKIT_CHECK_LAUNCH();
   }
 }

@@ -7,23 +7,19 @@
 #include "../layout/swizzle.cuh"
 #include "../mma/register_tile.cuh"
 #include "mbarrier_pipeline.cuh"
-#include "tile_scheduler.cuh"
 
 namespace attnkit::hopper {
 
 // PingPong: the consumer warpgroups take turns issuing their GEMMs (named barriers, round
 // robin), so one group's softmax runs while another's GEMMs keep the tensor cores busy.
-// ConsumerWarpgroups: 2 or 3 groups of 64 query rows each. Schedule: one tile per CTA, or a
-// persistent grid (tile_scheduler.cuh).
-template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2,
-          TileSchedule Schedule = TileSchedule::persistent>
+// ConsumerWarpgroups: 2 or 3 groups of 64 query rows each.
+template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2>
 struct ForwardConfig {
   using Element = Element_;
   static constexpr int kHeadDim = HeadDim;
   static constexpr int kBlockN = BlockN;  // keys per K/V block
   static constexpr int kStages = Stages;  // K/V blocks in flight in shared memory
   static constexpr bool kPingPong = PingPong;
-  static constexpr TileSchedule kSchedule = Schedule;
 
   // Warpgroup 0 produces (one thread issues every TMA copy); the others consume, each owning
   // 64 query rows (wgmma's M).
@@ -59,8 +55,7 @@ struct ForwardConfig {
     alignas(1024) Element q[kConsumerWarpgroups][QLayout::kElements];
     alignas(1024) Element k[Stages][KVLayout::kElements];
     alignas(1024) Element v[Stages][KVLayout::kElements];
-    uint64_t q_full;   // the tile's Q has landed
-    uint64_t q_empty;  // every consumer warp is done reading it
+    uint64_t q_full;
     PipelineBarriers<Stages, kConsumerArrivals> k_pipe;
     PipelineBarriers<Stages, kConsumerArrivals> v_pipe;
   };

@@ -2,10 +2,8 @@
 // Attention forward on Hopper (sm_90a): the FlashAttention-2 math on TMA, mbarrier pipelines
 // and wgmma, warp-specialized (the schedule of FlashAttention-3, Shah et al. 2024).
 //
-// Tiles: (query block of 64 rows per consumer, head, batch), longest blocks first, one per CTA
-// or several per CTA on a persistent grid (tile_scheduler.cuh). Warpgroups:
-//   producer   one thread loads each tile's Q (once the previous tile's consumers are done with
-//              it), then K and V of each block into a kStages ring that runs on across tiles
+// Grid: (query block of 64 rows per consumer, head, batch), longest blocks first. Warpgroups:
+//   producer   one thread loads Q once, then K and V of each block into a kStages ring
 //              (TMA, completion counted on the stage's `full` mbarrier);
 //   consumers  two or three warpgroups, 64 query rows each, walk the same K/V blocks (last first):
 //
@@ -31,7 +29,6 @@
 #include "../softmax/online_softmax.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "forward_config.cuh"
-#include "tile_scheduler.cuh"
 #include "tma_load.cuh"
 #include "warp_specialization.cuh"
 #include "wgmma.cuh"
@@ -66,36 +63,26 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const uint32_t misalignment = shared_address(shared_bytes) % 1024;
   Storage& smem = *reinterpret_cast<Storage*>(shared_bytes + (misalignment ? 1024 - misalignment : 0));
 
-  // What one tile needs, derived alike by the producer and the consumers.
-  struct TileWork {
-    int head, batch, head_kv;
-    SequenceSpan span;
-    int q_begin, q_end;    // query rows of the tile within the entry
-    int n_first, n_last;   // its K/V blocks, walked from n_last down
-    bool empty;            // the band leaves these rows no key
-  };
+  const int m_block = gridDim.x - 1 - blockIdx.x;
+  const int head = blockIdx.y;
+  const int batch = blockIdx.z;
+  const SequenceSpan span = locate_sequence(problem, batch);
+  const int seqlen_q = span.seqlen_q;
+  const int seqlen_k = span.seqlen_k;
+  const int q_begin = m_block * kBlockM;
+  if (q_begin >= seqlen_q) return;  // varlen: this entry is shorter than the longest
+  const int q_end = min(q_begin + kBlockM, seqlen_q);
+  const int head_kv = head / (problem.heads_q / problem.heads_kv);
+
   const BandMask band = problem.band;
-  const TileGrid grid{ceil_div(problem.seqlen_q, kBlockM), problem.heads_q, problem.batch};
-  auto describe = [&](int index, TileWork& work) {
-    const TileCoord tile = grid.tile(index);
-    work.head = tile.head;
-    work.batch = tile.batch;
-    work.head_kv = tile.head / (problem.heads_q / problem.heads_kv);
-    work.span = locate_sequence(problem, tile.batch);
-    work.q_begin = tile.m_block * kBlockM;
-    if (work.q_begin >= work.span.seqlen_q) return false;  // varlen: this entry is shorter than the longest
-    work.q_end = min(work.q_begin + kBlockM, work.span.seqlen_q);
-    const int key_begin = band.first_key(work.q_begin, work.span.seqlen_q, work.span.seqlen_k);
-    const int key_end = band.end_key(work.q_end, work.span.seqlen_q, work.span.seqlen_k);
-    work.empty = key_end <= key_begin;
-    work.n_first = key_begin / kBlockN;
-    work.n_last = work.empty ? work.n_first - 1 : ceil_div(key_end, kBlockN) - 1;
-    return true;
-  };
+  const int key_begin = band.first_key(q_begin, seqlen_q, seqlen_k);
+  const int key_end = band.end_key(q_end, seqlen_q, seqlen_k);
+  const int n_first = key_begin / kBlockN;
+  const int n_blocks = key_end > key_begin ? ceil_div(key_end, kBlockN) - n_first : 0;
+  const int n_last = n_first + n_blocks - 1;
 
   if (threadIdx.x == 0) {
     cuda::ptx::mbarrier_init(&smem.q_full, 1);
-    cuda::ptx::mbarrier_init(&smem.q_empty, Config::kConsumerArrivals);
     smem.k_pipe.init();
     smem.v_pipe.init();
   }
@@ -104,39 +91,29 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   if (warpgroup_index() == 0) {
     // ---- producer ----
     warpgroup_release_registers<Config::kProducerRegisters>();
-    if (threadIdx.x != 0) return;
+    if (threadIdx.x != 0 || n_blocks == 0) return;
     // Tensor coordinates: varlen rows are packed, with one "batch" in the map.
     const bool varlen = problem.cu_seqlens_q != nullptr;
+    const int map_batch = varlen ? 0 : batch;
+    const int q_row = static_cast<int>(span.q_row_offset) + q_begin;
+    const int k_row = static_cast<int>(span.k_row_offset);
     tma_prefetch_map(maps.q);
     tma_prefetch_map(maps.k);
     tma_prefetch_map(maps.v);
-    PipelineState state;
-    uint32_t q_parity = 0;
-    TileWork work;
-    for (int index = blockIdx.x; index < grid.count(); index += gridDim.x) {
-      if (!describe(index, work) || work.empty) continue;
-      const int map_batch = varlen ? 0 : work.batch;
-      const int q_row = static_cast<int>(work.span.q_row_offset) + work.q_begin;
-      const int k_row = static_cast<int>(work.span.k_row_offset);
-      // The previous tile's consumers are done with Q once their last S GEMM has retired.
-      mbarrier_wait(&smem.q_empty, q_parity ^ 1u);
-      cuda::ptx::mbarrier_arrive_expect_tx(cuda::ptx::sem_release, cuda::ptx::scope_cta, cuda::ptx::space_shared,
-                                           &smem.q_full, Config::kConsumerWarpgroups * Config::kQBytes);
+    cuda::ptx::mbarrier_arrive_expect_tx(cuda::ptx::sem_release, cuda::ptx::scope_cta, cuda::ptx::space_shared,
+                                         &smem.q_full, Config::kConsumerWarpgroups * Config::kQBytes);
 #pragma unroll
-      for (int c = 0; c < Config::kConsumerWarpgroups; ++c)
-        tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[c], maps.q, q_row + c * kRows, work.head, map_batch,
-                                                      &smem.q_full);
-      q_parity ^= 1u;
-      for (int n_block = work.n_last; n_block >= work.n_first; --n_block) {
-        const int row = k_row + n_block * kBlockN;
-        uint64_t* k_full = smem.k_pipe.producer_acquire(state, Config::kKVBytes);
-        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[state.stage], maps.k, row, work.head_kv, map_batch,
-                                                        k_full);
-        uint64_t* v_full = smem.v_pipe.producer_acquire(state, Config::kKVBytes);
-        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[state.stage], maps.v, row, work.head_kv, map_batch,
-                                                        v_full);
-        state.advance<kStages>();
-      }
+    for (int c = 0; c < Config::kConsumerWarpgroups; ++c)
+      tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[c], maps.q, q_row + c * kRows, head, map_batch,
+                                                    &smem.q_full);
+    PipelineState state;
+    for (int n_block = n_last; n_block >= n_first; --n_block) {
+      const int row = k_row + n_block * kBlockN;
+      uint64_t* k_full = smem.k_pipe.producer_acquire(state, Config::kKVBytes);
+      tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[state.stage], maps.k, row, head_kv, map_batch, k_full);
+      uint64_t* v_full = smem.v_pipe.producer_acquire(state, Config::kKVBytes);
+      tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[state.stage], maps.v, row, head_kv, map_batch, v_full);
+      state.advance<kStages>();
     }
     return;
   }
@@ -147,168 +124,150 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int thread = threadIdx.x % 128;
   const int lane = thread % 32;
   const int warp_row = (thread / 32) * 16;  // this warp's first row within the warpgroup's 64
-  const Element* const q_tile = smem.q[consumer];
+  const int group_q0 = q_begin + consumer * kRows;
+  const int warp_q0 = group_q0 + warp_row;
+  Element* const q_tile = smem.q[consumer];
+
+  typename Config::OutputTile o;
+  o.fill(0.f);
+  OnlineSoftmax<Config::OutputTile::kThreadRows> softmax;
+  softmax.reset();
   const float scale = problem.softmax_scale;
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
-  const bool varlen = problem.cu_seqlens_q != nullptr;
-
-  // Every consumer warp releases a stage (and the Q tile) once its wgmmas reading it retired.
-  auto release = [&](uint64_t* barrier) {
-    if (lane == 0) cuda::ptx::mbarrier_arrive(barrier);
-  };
 
   // Turn-taking: consumer c issues after a sync on its barrier; consumer c - 1 arrives there
-  // once it has issued. In each tile the last consumer gives consumer 0 the first turn and
-  // skips its own final arrival, so the arrivals on each barrier match its syncs exactly.
+  // once it has issued. The last consumer gives consumer 0 the first turn and skips its own
+  // final arrival, so the arrivals on each barrier match its syncs exactly.
   constexpr int kLastConsumer = Config::kConsumerWarpgroups - 1;
+  const bool ping_pong = Config::kPingPong && n_blocks > 0;
   const int next = consumer == kLastConsumer ? 0 : consumer + 1;
+  auto wait_turn = [&] {
+    if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
+  };
+  auto pass_turn = [&](int n_block) {
+    if (ping_pong && !(consumer == kLastConsumer && n_block == n_first))
+      named_barrier_arrive<256>(kSchedulerBarrier + next);
+  };
+  if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
 
-  PipelineState k_state;
-  uint32_t q_parity = 0;
-  TileWork work;
-  for (int index = blockIdx.x; index < grid.count(); index += gridDim.x) {
-    if (!describe(index, work)) continue;
-    const int seqlen_q = work.span.seqlen_q;
-    const int seqlen_k = work.span.seqlen_k;
-    const int head = work.head;
-    const int batch = work.batch;
-    const int n_first = work.n_first;
-    const int n_last = work.n_last;
-    const int group_q0 = work.q_begin + consumer * kRows;
-    const int warp_q0 = group_q0 + warp_row;
+  // Every consumer warp releases a stage once its wgmmas reading it have retired.
+  auto release = [&](auto& pipe, const PipelineState& state) {
+    if (lane == 0) pipe.consumer_release(state);
+  };
 
-    typename Config::OutputTile o;
-    o.fill(0.f);
-    OnlineSoftmax<Config::OutputTile::kThreadRows> softmax;
-    softmax.reset();
+  typename Config::ScoreTile s;
+  auto issue_scores = [&](int stage) {
+    warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, smem.k[stage], false);
+  };
+  // Pins the register tiles a GEMM batch reads before its wgmma_fence: without it the compiler
+  // may sink their last writes (the rescale of O, the P conversion) below the fence, and ptxas
+  // then has to insert a second fence of its own.
+  auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
+  // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
+  auto softmax_block = [&](int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
+    const int k_begin = n_block * kBlockN;
+    if constexpr (Variant::has_score_mod) {
+      s.for_each(lane, [&](int row, int col, float& score) {
+        score = variant.score_mod(score * scale, batch, head, warp_q0 + row, k_begin + col);
+      });
+    }
+    const TileClass tile_class = classify_tile(
+        band, variant, batch, head, TileBounds{group_q0, group_q0 + kRows, k_begin, k_begin + kBlockN}, seqlen_q,
+        seqlen_k);
+    if (tile_class != TileClass::full)
+      mask_score_tile(s, band, variant, batch, head, warp_q0, k_begin, seqlen_q, seqlen_k, lane);
+    softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
+  };
 
-    const bool ping_pong = Config::kPingPong && !work.empty;
-    auto wait_turn = [&] {
-      if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
+  if (n_blocks > 0) {
+    mbarrier_wait(&smem.q_full, 0);
+    PipelineState k_state;
+    float o_rescale[Config::OutputTile::kThreadRows];
+
+    smem.k_pipe.consumer_wait(k_state);
+    wait_turn();
+    pin_operands(s);
+    wgmma_fence();
+    issue_scores(k_state.stage);
+    wgmma_commit_group();
+    pass_turn(n_last);
+    wgmma_wait_group<0>();
+    fence_operands(s);
+    release(smem.k_pipe, k_state);
+    softmax_block(n_last, o_rescale);  // O is still zero: rescaling it changes nothing
+    auto p = to_operand_a<Element>(s);
+    PipelineState v_state = k_state;
+    k_state.advance<kStages>();
+
+    // O is rescaled by the previous block's factors while this block's S GEMM runs, just
+    // before the P·V that adds to it.
+    auto rescale_output = [&] {
+      bool rescale_needed = false;
+#pragma unroll
+      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
+      if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
     };
-    auto pass_turn = [&](int n_block) {
-      if (ping_pong && !(consumer == kLastConsumer && n_block == n_first))
-        named_barrier_arrive<256>(kSchedulerBarrier + next);
-    };
-
-    typename Config::ScoreTile s;
-    auto issue_scores = [&](int stage) {
-      warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, smem.k[stage], false);
-    };
-    // Pins the register tiles a GEMM batch reads before its wgmma_fence: without it the compiler
-    // may sink their last writes (the rescale of O, the P conversion) below the fence.
-    auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
-    // Once S of the tile's last block is in, this warp is done with Q: the producer may load
-    // the next tile's.
-    auto scores_done = [&](int n_block) {
-      fence_operands(s);
-      release(&smem.k_pipe.empty[k_state.stage]);
-      if (n_block == n_first) release(&smem.q_empty);
-    };
-    // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
-    auto softmax_block = [&](int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
-      const int k_begin = n_block * kBlockN;
-      if constexpr (Variant::has_score_mod) {
-        s.for_each(lane, [&](int row, int col, float& score) {
-          score = variant.score_mod(score * scale, batch, head, warp_q0 + row, k_begin + col);
-        });
-      }
-      const TileClass tile_class = classify_tile(
-          band, variant, batch, head, TileBounds{group_q0, group_q0 + kRows, k_begin, k_begin + kBlockN}, seqlen_q,
-          seqlen_k);
-      if (tile_class != TileClass::full)
-        mask_score_tile(s, band, variant, batch, head, warp_q0, k_begin, seqlen_q, seqlen_k, lane);
-      softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
-    };
-
-    if (!work.empty) {
-      if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
-      mbarrier_wait(&smem.q_full, q_parity);
-      q_parity ^= 1u;
-      float o_rescale[Config::OutputTile::kThreadRows];
-
+    for (int n_block = n_last - 1; n_block >= n_first; --n_block) {
       smem.k_pipe.consumer_wait(k_state);
       wait_turn();
       pin_operands(s);
       wgmma_fence();
       issue_scores(k_state.stage);
       wgmma_commit_group();
-      pass_turn(n_last);
-      wgmma_wait_group<0>();
-      scores_done(n_last);
-      softmax_block(n_last, o_rescale);  // O is still zero: rescaling it changes nothing
-      auto p = to_operand_a<Element>(s);
-      PipelineState v_state = k_state;
-      k_state.advance<kStages>();
-
-      // O is rescaled by the previous block's factors while this block's S GEMM runs, just
-      // before the P·V that adds to it.
-      auto rescale_output = [&] {
-        bool rescale_needed = false;
-#pragma unroll
-        for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
-        if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
-      };
-      for (int n_block = n_last - 1; n_block >= n_first; --n_block) {
-        smem.k_pipe.consumer_wait(k_state);
-        wait_turn();
-        pin_operands(s);
-        wgmma_fence();
-        issue_scores(k_state.stage);
-        wgmma_commit_group();
-        rescale_output();
-        smem.v_pipe.consumer_wait(v_state);
-        pin_operands(o, p);
-        wgmma_fence();
-        warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
-        wgmma_commit_group();
-        pass_turn(n_block);
-
-        wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
-        scores_done(n_block);
-        softmax_block(n_block, o_rescale);
-
-        wgmma_wait_group<0>();
-        fence_operands(o);
-        fence_operands(p);
-        release(&smem.v_pipe.empty[v_state.stage]);
-        p = to_operand_a<Element>(s);
-        v_state = k_state;
-        k_state.advance<kStages>();
-      }
-
       rescale_output();
       smem.v_pipe.consumer_wait(v_state);
       pin_operands(o, p);
       wgmma_fence();
       warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
       wgmma_commit_group();
+      pass_turn(n_block);
+
+      wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
+      fence_operands(s);
+      release(smem.k_pipe, k_state);
+      softmax_block(n_block, o_rescale);
+
       wgmma_wait_group<0>();
       fence_operands(o);
       fence_operands(p);
-      release(&smem.v_pipe.empty[v_state.stage]);
+      release(smem.v_pipe, v_state);
+      p = to_operand_a<Element>(s);
+      v_state = k_state;
+      k_state.advance<kStages>();
     }
 
-    float o_normalizer[Config::OutputTile::kThreadRows];
-    float lse[Config::OutputTile::kThreadRows];
-    softmax.finalize(scale_log2, AccumulatorRowReduce{}, o_normalizer, lse);
-    o.scale_rows(o_normalizer);
+    rescale_output();
+    smem.v_pipe.consumer_wait(v_state);
+    pin_operands(o, p);
+    wgmma_fence();
+    warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
+    wgmma_commit_group();
+    wgmma_wait_group<0>();
+    fence_operands(o);
+    fence_operands(p);
+    release(smem.v_pipe, v_state);
+  }
 
-    // O goes straight from registers to global memory, two elements per store: the Q tile is
-    // already the next tile's, and the stores overlap the producer's next loads.
-    Element* const o_global = sequence_start<Element>(problem.o, work.span.q_row_offset, batch, head, varlen) +
-                              static_cast<int64_t>(warp_q0) * problem.o.row_stride;
-    o.for_each_pair(lane, [&](int row, int col, float first, float second) {
-      if (warp_q0 + row < work.q_end)
-        *reinterpret_cast<uint32_t*>(o_global + row * problem.o.row_stride + col) = pack2<Element>(first, second);
-    });
-    if (problem.lse != nullptr && layout::lane_in_group(lane) == 0) {
-      float* const lse_global = lse_start(problem, work.span, batch, head);
+  float o_normalizer[Config::OutputTile::kThreadRows];
+  float lse[Config::OutputTile::kThreadRows];
+  softmax.finalize(scale_log2, AccumulatorRowReduce{}, o_normalizer, lse);
+  o.scale_rows(o_normalizer);
+
+  // O leaves through this warp's own 16 rows of its Q tile (the wgmmas that read Q have
+  // retired), then as 16-byte rows to global memory.
+  store_accumulator<Element, QLayout>(o, q_tile, warp_row, lane);
+  __syncwarp();
+  const bool varlen = problem.cu_seqlens_q != nullptr;
+  Element* const o_global =
+      sequence_start<Element>(problem.o, span.q_row_offset, batch, head, varlen) + group_q0 * problem.o.row_stride;
+  store_rows<QLayout, 16, 32>(q_tile, o_global, problem.o.row_stride, warp_row, q_end - group_q0, lane);
+
+  if (problem.lse != nullptr && layout::lane_in_group(lane) == 0) {
+    float* const lse_global = lse_start(problem, span, batch, head);
 #pragma unroll
-      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) {
-        const int q = warp_q0 + Config::OutputTile::tile_row(lane, r);
-        if (q < work.q_end) lse_global[q] = lse[r];
-      }
+    for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) {
+      const int q = warp_q0 + Config::OutputTile::tile_row(lane, r);
+      if (q < q_end) lse_global[q] = lse[r];
     }
   }
 #elif defined(__CUDA_ARCH__)
