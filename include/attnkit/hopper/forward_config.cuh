@@ -65,8 +65,8 @@ struct ForwardConfig {
 };
 
 // Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
-//   d = 64:  three consumer warpgroups (192 query rows per CTA) on long sequences; two on
-//            sequences up to 2k, where the smaller blocks keep more SMs busy.
+//   d = 64:  three consumer warpgroups (192 query rows per CTA) on long unmasked sequences; two
+//            on banded ones and on sequences up to 2k, where smaller blocks keep more SMs busy.
 //   d = 128: 176 keys per block (fewer, longer GEMMs per softmax); 128 for banded (causal,
 //            window) sequences under 8k, whose diagonal blocks waste less at 128.
 //   d = 256: 80 keys: O alone takes 128 registers per thread, and two K/V stages of 80 rows
@@ -80,7 +80,7 @@ template <class Element>
 struct DefaultForwardConfig<Element, 64> {
   using type = ForwardConfig<Element, 64, 128, 2, true, 3>;
   using short_type = ForwardConfig<Element, 64, 128, 2, true, 2>;
-  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 2048; }
+  static bool use_short(int seqlen_q, bool banded) { return banded || seqlen_q <= 2048; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
