@@ -5,8 +5,11 @@
 // to about ±30, dropout, fp16 and bf16.
 
 #include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/mask/alibi.cuh"
+#include "attnkit/mask/softcap.cuh"
 #include "support/case_matrix.cuh"
 #include "support/forward_check.cuh"
+#include "support/test_variants.cuh"
 
 namespace attnkit::testing {
 
@@ -32,6 +35,21 @@ inline std::vector<ForwardCase> long_forward_cases() {
   c.seed = 8;
   cases.push_back(c);
   return cases;
+}
+
+// ALiBi, soft-capping and a mask_mod over variant_cases(), each through the launcher that
+// `make_launcher(variant)` returns (the FA2 and the Hopper forward tests share it).
+template <class Element, int HeadDim, class MakeLauncher>
+void check_forward_variants(const MakeLauncher& make_launcher) {
+  for (const ForwardCase& c : variant_cases(900)) {
+    const AlibiPair alibi(c);
+    check_forward<Element>(HeadDim, c, make_launcher(alibi.device), alibi.host);
+
+    const SoftCap softcap{{}, 5.f};
+    check_forward<Element>(HeadDim, c, make_launcher(softcap), softcap);
+
+    check_forward<Element>(HeadDim, c, make_launcher(DropEveryThird{}), DropEveryThird{});
+  }
 }
 
 template <int HeadDim>

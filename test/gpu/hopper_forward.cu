@@ -20,15 +20,7 @@ using namespace attnkit::testing;
 
 template <class Element, int HeadDim>
 void check_variants() {
-  for (const ForwardCase& c : variant_cases(900)) {
-    const AlibiPair alibi(c);
-    check_forward<Element>(HeadDim, c, hopper_launcher<Element, HeadDim>(alibi.device), alibi.host);
-
-    const SoftCap softcap{{}, 5.f};
-    check_forward<Element>(HeadDim, c, hopper_launcher<Element, HeadDim>(softcap), softcap);
-
-    check_forward<Element>(HeadDim, c, hopper_launcher<Element, HeadDim>(DropEveryThird{}), DropEveryThird{});
-  }
+  check_forward_variants<Element, HeadDim>([](const auto& variant) { return hopper_launcher<Element, HeadDim>(variant); });
 }
 
 }  // namespace
