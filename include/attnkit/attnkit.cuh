@@ -7,6 +7,7 @@
 #include "core/element.cuh"
 #include "core/error.cuh"
 #include "core/math.cuh"
+#include "core/scoped_workspace.cuh"
 
 // layout: pure index math (swizzles, mma fragment ownership)
 #include "layout/block_copy.cuh"
@@ -48,7 +49,9 @@
 #include "mask/variant.cuh"
 
 // attention: problem description, validation, kernels and launchers
+#include "attention/backward_key_block.cuh"
 #include "attention/backward_problem.cuh"
+#include "attention/fa1_backward.cuh"
 #include "attention/fa1_forward.cuh"
 #include "attention/fa2_backward.cuh"
 #include "attention/fa2_forward.cuh"

@@ -113,6 +113,6 @@ TEST_CASE("fa1 forward rejects bad launches with the value in the message", "[fa
                     ContainsSubstring("256-byte aligned"));
   CHECK_THROWS_WITH((fa1::forward<bfloat16_t, 128>(problem)), ContainsSubstring("head_dim = 64"));
 
-  problem.dropout.probability = 0.1f;
-  CHECK_THROWS_WITH((fa1::forward<bfloat16_t, 64>(problem)), ContainsSubstring("dropout"));
+  problem.dropout.probability = 1.f;
+  CHECK_THROWS_WITH((fa1::forward<bfloat16_t, 64>(problem)), ContainsSubstring("dropout probability = 1"));
 }

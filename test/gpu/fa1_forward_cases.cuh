@@ -2,7 +2,8 @@
 // The FA1 forward correctness matrix, instantiated once per head dim (one translation unit
 // each, so the kernels compile in parallel): seqlens 1..1000 and 4096, s_q != s_k both ways,
 // causal in both alignments, sliding windows, GQA and MQA, varlen, BHSD strides, scores up to
-// about ±30, fp16 and bf16. The same matrix as the FA2 forward's, checked by the same rule.
+// about ±30, dropout, fp16 and bf16. The same matrix as the FA2 forward's, checked by the same
+// rule.
 
 #include <vector>
 
@@ -42,6 +43,10 @@ void run_fa1_forward_matrix() {
   const fa1::BlockSizes sizes = fa1::block_sizes(HeadDim);
   INFO("fa1 blocks: B_r = " << sizes.block_m << ", B_c = " << sizes.block_n << ", warps = " << sizes.warps);
   for (const ForwardCase& c : fa1_forward_matrix()) {
+    check_forward<bfloat16_t>(HeadDim, c, fa1_launcher<bfloat16_t, HeadDim>());
+    check_forward<half_t>(HeadDim, c, fa1_launcher<half_t, HeadDim>());
+  }
+  for (const ForwardCase& c : dropout_cases(2100)) {
     check_forward<bfloat16_t>(HeadDim, c, fa1_launcher<bfloat16_t, HeadDim>());
     check_forward<half_t>(HeadDim, c, fa1_launcher<half_t, HeadDim>());
   }

@@ -9,15 +9,17 @@
 //   attnkit::fa1::ForwardWorkspace workspace{buffer, attnkit::fa1::forward_workspace_bytes(problem)};
 //   attnkit::fa1::forward<bfloat16_t, 128>(problem, attnkit::NoVariant{}, stream, workspace);
 //
-// Writes O and, when problem.lse is set, LSE, with the same meaning as fa2::forward. Dropout
-// is not supported. Instantiates one kernel per (element type, head dim, variant, config).
+// Writes O and, when problem.lse is set, LSE, with the same meaning as fa2::forward; dropout
+// draws the FA2 kernels' mask. After the call the workspace holds the rows' m and ℓ, which
+// fa1::backward reads: pass the same workspace to it. Instantiates one kernel per (element
+// type, head dim, variant, config, dropout on or off).
 
-#include <cstdint>
 #include <type_traits>
 
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/scoped_workspace.cuh"
 #include "fa1_forward_kernel.cuh"
 #include "validate.cuh"
 
@@ -30,44 +32,24 @@ void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaS
   static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
                 "Config was built for another element type or head dim");
   validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
-  require(!problem.dropout.enabled(), "fa1::forward does not implement dropout (dropout.probability = ",
-          problem.dropout.probability, ")");
 
-  const std::size_t required_bytes = forward_workspace_bytes(problem);
-  // Frees a workspace taken here, also when a launch below throws.
-  struct OwnedWorkspace {
-    void* data = nullptr;
-    cudaStream_t stream;
-    ~OwnedWorkspace() {
-      if (data != nullptr) cudaFreeAsync(data, stream);
-    }
-  } owned{nullptr, stream};
-  if (workspace.data == nullptr) {
-    ATTNKIT_CUDA_CHECK(cudaMallocAsync(&owned.data, required_bytes, stream));
-    workspace = {owned.data, required_bytes};
-  } else {
-    require(workspace.bytes >= required_bytes, "workspace.bytes = ", workspace.bytes, " is less than the ",
-            required_bytes, " bytes fa1::forward_workspace_bytes() asks for");
-    require(reinterpret_cast<uintptr_t>(workspace.data) % 256 == 0, "workspace.data = ", workspace.data,
-            " is not 256-byte aligned");
-  }
+  attnkit::detail::ScopedWorkspace scratch(workspace.data, workspace.bytes, forward_workspace_bytes(problem),
+                                  "fa1::forward_workspace_bytes()", stream);
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
 
-  const auto kernel = forward_kernel<Config, Variant>;
+  // Dropout is a compile-time choice of the kernel: no RNG code where it is off.
+  const auto kernel =
+      problem.dropout.enabled() ? forward_kernel<Config, Variant, true> : forward_kernel<Config, Variant, false>;
   // Above 48 KB a kernel must opt in to its dynamic shared memory.
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   // One CTA per (query head, batch entry): Algorithm 1 runs the whole head in one CTA.
   const dim3 grid(problem.heads_q, problem.batch);
   kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, variant,
-                                                                  forward_workspace_view(problem, workspace.data));
+                                                                  forward_workspace_view(problem, scratch.get()));
   ATTNKIT_CHECK_LAUNCH();
-  if (owned.data != nullptr) {
-    void* const taken = owned.data;
-    owned.data = nullptr;  // freed here, with its status checked, not again by the guard
-    ATTNKIT_CUDA_CHECK(cudaFreeAsync(taken, stream));
-  }
+  scratch.release();
 }
 
 }  // namespace attnkit::fa1

@@ -11,9 +11,9 @@
 //     for each query block i that sees block j                    (line 7)
 //       load Q_i, O_i, ℓ_i, m_i                                   (line 8)
 //       S_w = Q_i K_wᵀ;  m_w, P̃_w = exp(S_w − m_w), ℓ_w          (lines 9-10, each warp its keys)
-//       P̃V_w = P̃_w V_w
+//       P̃V_w = (P̃_w ∘ Z) V_w                                     (Z: the dropout mask, Algorithm 2)
 //       m̃, ℓ̃, P̃V = cross-warp combine of the W partials         (split-K, through shared memory)
-//       m_new, ℓ_new;  O_i ← (ℓ_i e^{m_i−m_new} O_i + e^{m̃−m_new} P̃V) / ℓ_new
+//       m_new, ℓ_new;  O_i ← (ℓ_i e^{m_i−m_new} O_i + e^{m̃−m_new} P̃V / (1−p)) / ℓ_new
 //       write O_i, ℓ_i ← ℓ_new, m_i ← m_new to HBM                (lines 11-13)
 //   O (16-bit) ← O (fp32);  LSE = m + log ℓ
 //
@@ -26,6 +26,7 @@
 #include "../mask/mask_score_tile.cuh"
 #include "../mma/row_reduce.cuh"
 #include "../mma/warp_gemm.cuh"
+#include "../softmax/dropout.cuh"
 #include "../softmax/online_softmax.cuh"
 #include "../softmax/softmax_merge.cuh"
 #include "../tile/warp_global_to_shared.cuh"
@@ -36,8 +37,10 @@
 
 namespace attnkit::fa1 {
 
-// `problem.softmax_scale` must already be resolved (> 0): the launcher does it.
-template <class Config, class Variant>
+// `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `Dropout`
+// false compiles out every trace of the RNG; true applies problem.dropout, with the same mask
+// as the FA2 kernels (softmax/dropout.cuh).
+template <class Config, class Variant, bool Dropout = false>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant,
                    const ForwardWorkspaceView workspace) {
@@ -121,6 +124,11 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const float scale = problem.softmax_scale;
   // With a score_mod the logits are scaled before the hook, so only log2(e) remains to apply.
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
+  const DropoutMask dropout(problem.dropout.seed, problem.dropout.offset,
+                            dropout_threshold(problem.dropout.probability),
+                            static_cast<uint32_t>(batch * problem.heads_q + head));
+  // Every block's term enters O through block_scale: the 1/(1 − p) of the kept values goes there.
+  const float block_keep_scale = Dropout ? dropout_keep_scale(problem.dropout.probability) : 1.f;
 
   for (int buffer = 0; has_step; buffer ^= 1) {
     Step next = step;
@@ -165,6 +173,13 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     warp_softmax.reset();
     float unused_rescale[Config::ScoreTile::kThreadRows];
     warp_softmax.absorb(s, scale_log2, unused_rescale, AccumulatorRowReduce{});
+    // Dropout acts on P̃ after its row sum is taken: m and ℓ are the undropped softmax's.
+    if constexpr (Dropout) {
+      dropout.for_each_rows_queries<typename Config::ScoreTile>(lane, q_begin, warp_key0,
+                                                                [&](int m, int n, int i, bool keep) {
+                                                                  if (!keep) s.v[m][n][i] = 0.f;
+                                                                });
+    }
     typename Config::OutputTile partial_o;
     partial_o.fill(0.f);
     gemm_regs_b<Element, KVSliceLayout>(partial_o, to_operand_a<Element>(s), v_slice, lane);
@@ -190,7 +205,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       const SoftmaxStats block = combine.merge_row(row, scale_log2);
       const NormalizedUpdate update = normalized_update({staged_max[row], staged_sum[row]}, block, scale_log2);
       old_scale[row] = update.old_scale;
-      block_scale[row] = update.block_scale;
+      block_scale[row] = update.block_scale * block_keep_scale;
       if (row < valid_rows) {
         m_hbm[q_begin + row] = update.stats.max;
         l_hbm[q_begin + row] = update.stats.sum;

@@ -14,10 +14,50 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/scoped_workspace.cuh"
 #include "fa2_backward_kernel.cuh"
 #include "validate.cuh"
 
 namespace attnkit::fa2 {
+namespace detail {
+
+// The passes every backward schedule runs around its main kernel: check the gradient
+// tensors, take the workspace (the caller's, or one from cudaMallocAsync for the call), zero
+// the dQ accumulator and the turn counters, preprocess (D, and LSE·log2(e) from `statistics`),
+// `launch_main(scratch)`, postprocess (dQ scaled and rounded). `resolved` has its softmax
+// scale resolved.
+template <class Element, int HeadDim, class RowStatistics, class LaunchMain>
+void run_backward_passes(const AttentionProblem& resolved, const BackwardGradients& grads,
+                         const RowStatistics& statistics, cudaStream_t stream, LaunchMain&& launch_main) {
+  const bool varlen = resolved.varlen();
+  attnkit::detail::require_tensor(grads.d_o, "d_o", varlen);
+  attnkit::detail::require_tensor(grads.d_q, "d_q", varlen);
+  attnkit::detail::require_tensor(grads.d_k, "d_k", varlen);
+  attnkit::detail::require_tensor(grads.d_v, "d_v", varlen);
+
+  const BackwardWorkspaceLayout layout = backward_workspace_layout(resolved);
+  attnkit::detail::ScopedWorkspace workspace(grads.workspace, grads.workspace_bytes, layout.total,
+                                             "backward_workspace_bytes()", stream);
+  char* const bytes = static_cast<char*>(workspace.get());
+  float* const d_rows = reinterpret_cast<float*>(bytes + layout.d_offset);
+  float* const lse_log2_rows = reinterpret_cast<float*>(bytes + layout.lse_log2_offset);
+  const BackwardScratch scratch{reinterpret_cast<float*>(bytes), d_rows, lse_log2_rows,
+                                reinterpret_cast<int*>(bytes + layout.counters_offset)};
+
+  // Zeroes the dQ accumulator and the turn counters.
+  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(workspace.get(), 0, layout.d_offset, stream));
+  const dim3 row_grid(ceil_div(resolved.seqlen_q, kPrePostWarps), resolved.heads_q, resolved.batch);
+  backward_preprocess_kernel<Element, HeadDim, RowStatistics>
+      <<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_o, d_rows, lse_log2_rows, statistics);
+  ATTNKIT_CHECK_LAUNCH();
+  launch_main(scratch);
+  backward_postprocess_kernel<Element, HeadDim>
+      <<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_q, scratch.dq_accumulator);
+  ATTNKIT_CHECK_LAUNCH();
+  workspace.release();
+}
+
+}  // namespace detail
 
 template <class Element, int HeadDim, class Variant = NoVariant,
           class Config = typename DefaultBackwardConfig<Element, HeadDim>::type>
@@ -27,56 +67,24 @@ void backward(const AttentionProblem& problem, const BackwardGradients& grads, c
                 "Config was built for another element type or head dim");
   validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
   require(problem.lse != nullptr, "the backward needs the forward's LSE: problem.lse is null");
-  const bool varlen = problem.varlen();
-  detail::require_tensor(grads.d_o, "d_o", varlen);
-  detail::require_tensor(grads.d_q, "d_q", varlen);
-  detail::require_tensor(grads.d_k, "d_k", varlen);
-  detail::require_tensor(grads.d_v, "d_v", varlen);
-
-  const BackwardWorkspaceLayout layout = backward_workspace_layout(problem);
-  void* workspace = grads.workspace;
-  const bool owned = workspace == nullptr;
-  if (owned) {
-    ATTNKIT_CUDA_CHECK(cudaMallocAsync(&workspace, layout.total, stream));
-  } else {
-    require(grads.workspace_bytes >= layout.total, "workspace_bytes = ", grads.workspace_bytes,
-            " is less than the ", layout.total, " bytes backward_workspace_bytes() asks for");
-    require(reinterpret_cast<uintptr_t>(workspace) % 256 == 0, "workspace = ", workspace,
-            " is not 256-byte aligned");
-  }
-  char* const bytes = static_cast<char*>(workspace);
-  float* const d_rows = reinterpret_cast<float*>(bytes + layout.d_offset);
-  float* const lse_log2_rows = reinterpret_cast<float*>(bytes + layout.lse_log2_offset);
-  const BackwardScratch scratch{reinterpret_cast<float*>(bytes), d_rows, lse_log2_rows,
-                                reinterpret_cast<int*>(bytes + layout.counters_offset)};
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
-
-  // Zeroes the dQ accumulator and the turn counters.
-  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(workspace, 0, layout.d_offset, stream));
-  const dim3 row_grid(ceil_div(problem.seqlen_q, kPrePostWarps), problem.heads_q, problem.batch);
-  backward_preprocess_kernel<Element, HeadDim>
-      <<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_o, d_rows, lse_log2_rows);
-  ATTNKIT_CHECK_LAUNCH();
-
-  // Dropout and the deterministic mode are compile-time choices of the kernel (no RNG code, no
-  // turn-taking code where they are off): one of four instantiations.
-  const bool dropout = problem.dropout.enabled();
-  const auto kernel = dropout ? (grads.deterministic ? backward_kernel<Config, Variant, true, true>
-                                                     : backward_kernel<Config, Variant, true, false>)
-                              : (grads.deterministic ? backward_kernel<Config, Variant, false, true>
-                                                     : backward_kernel<Config, Variant, false, false>);
-  // Above 48 KB a kernel must opt in to its dynamic shared memory.
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-  const dim3 grid(ceil_div(problem.seqlen_k, Config::kBlockN), problem.heads_kv, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, scratch, variant);
-  ATTNKIT_CHECK_LAUNCH();
-
-  backward_postprocess_kernel<Element, HeadDim>
-      <<<row_grid, kPrePostWarps * 32, 0, stream>>>(resolved, grads.d_q, scratch.dq_accumulator);
-  ATTNKIT_CHECK_LAUNCH();
-  if (owned) ATTNKIT_CUDA_CHECK(cudaFreeAsync(workspace, stream));
+  detail::run_backward_passes<Element, HeadDim>(resolved, grads, SavedLse{}, stream, [&](const BackwardScratch& scratch) {
+    // Dropout and the deterministic mode are compile-time choices of the kernel (no RNG code,
+    // no turn-taking code where they are off): one of four instantiations.
+    const bool dropout = problem.dropout.enabled();
+    const auto kernel = dropout ? (grads.deterministic ? backward_kernel<Config, Variant, true, true>
+                                                       : backward_kernel<Config, Variant, true, false>)
+                                : (grads.deterministic ? backward_kernel<Config, Variant, false, true>
+                                                       : backward_kernel<Config, Variant, false, false>);
+    // Above 48 KB a kernel must opt in to its dynamic shared memory.
+    ATTNKIT_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
+    const dim3 grid(ceil_div(problem.seqlen_k, Config::kBlockN), problem.heads_kv, problem.batch);
+    kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, scratch, variant);
+    ATTNKIT_CHECK_LAUNCH();
+  });
 }
 
 }  // namespace attnkit::fa2

@@ -1,7 +1,8 @@
 #pragma once
 // The two small kernels around the FA2 backward's main kernel:
 //   preprocess:  D = rowsum(dO ∘ O) per (row, query head), fp32, and the forward's LSE in log2
-//                units (+inf for a row that kept no key, so exp2(s − LSE) is 0 there with no test)
+//                units (+inf for a row that kept no key, so exp2(s − LSE) is 0 there with no
+//                test), read from what the forward saved: its LSE (SavedLse), or FA1's m and ℓ
 //   postprocess: dQ = scale · dQ_accumulator, rounded to Element, stored with dQ's strides
 // Both are memory-bound passes over (rows × heads × head dim); one warp handles one row of
 // one head with 16-byte accesses.
@@ -24,12 +25,23 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int64_t scratch_row(const AttentionProblem& p
 
 inline constexpr int kPrePostWarps = 4;
 
+// The row statistics as fa2::forward and hopper::forward save them: LSE, natural log, −inf
+// for a row that kept no key.
+struct SavedLse {
+  ATTNKIT_DEVICE float log2_lse(const AttentionProblem& problem, const SequenceSpan& span, int batch, int head,
+                                int row) const {
+    const float lse = lse_start(problem, span, batch, head)[row];
+    return lse == negative_infinity() ? INFINITY : lse * kLog2e;
+  }
+};
+
 // Grid: (ceil(seqlen_q / kPrePostWarps), heads_q, batch); warp w of block x takes row
-// x · kPrePostWarps + w. D and LSE·log2(e) are laid out (heads_q, rows).
-template <class Element, int HeadDim>
+// x · kPrePostWarps + w. D and LSE·log2(e) are laid out (heads_q, rows). `statistics` gives a
+// row's LSE·log2(e): log2_lse(problem, span, batch, head, row), as SavedLse does.
+template <class Element, int HeadDim, class RowStatistics = SavedLse>
 __global__ void __launch_bounds__(kPrePostWarps * 32)
     backward_preprocess_kernel(const __grid_constant__ AttentionProblem problem, const TensorRef d_o, float* d_rows,
-                               float* lse_log2_rows) {
+                               float* lse_log2_rows, const RowStatistics statistics = {}) {
   const int head = blockIdx.y, batch = blockIdx.z;
   const SequenceSpan span = locate_sequence(problem, batch);
   const int row = blockIdx.x * kPrePostWarps + threadIdx.x / 32;
@@ -55,8 +67,7 @@ __global__ void __launch_bounds__(kPrePostWarps * 32)
   if (lane == 0) {
     const int64_t at = head * (int64_t(problem.batch) * problem.seqlen_q) + scratch_row(problem, span, batch, row);
     d_rows[at] = sum;
-    const float lse = lse_start(problem, span, batch, head)[row];
-    lse_log2_rows[at] = lse == negative_infinity() ? INFINITY : lse * kLog2e;
+    lse_log2_rows[at] = statistics.log2_lse(problem, span, batch, head, row);
   }
 }
 
