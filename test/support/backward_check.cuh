@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -128,6 +129,50 @@ template <class Element, class HostVariant = NoVariant>
 void check_backward(int head_dim, const ForwardCase& c, const ForwardLauncher& forward,
                     const BackwardLauncher& backward, const HostVariant& host_variant = {}) {
   check_backward<Element>(head_dim, c, forward, backward, host_variant, host_variant);
+}
+
+// Cases for "the same inputs give bitwise the same gradients": many key blocks adding into each
+// dQ block (long non-causal rows, GQA), the causal and window orders, and varlen, where entries
+// have different numbers of key blocks.
+inline std::vector<ForwardCase> repeatability_cases(uint64_t first_seed) {
+  ForwardCase wide;
+  wide.batch = 2;
+  wide.heads_q = 8;
+  wide.heads_kv = 2;
+  wide.seqlen_q = wide.seqlen_k = 2048;
+  wide.seed = first_seed;
+  ForwardCase causal = wide;
+  causal.band = BandMask::causal();
+  causal.seqlen_q = 1500;
+  causal.seed = first_seed + 10;
+  ForwardCase window = wide;
+  window.band = BandMask::window(300, 40);
+  window.seed = first_seed + 20;
+  ForwardCase varlen;
+  varlen.heads_q = 4;
+  varlen.heads_kv = 2;
+  varlen.varlen_q = {1, 700, 1300, 129};
+  varlen.varlen_k = {5, 1024, 900, 300};
+  varlen.band = BandMask::causal();
+  varlen.seed = first_seed + 30;
+  return {wide, causal, window, varlen};
+}
+
+// For each case, `make_run(c)` gives a callable returning all the gradients of one backward as
+// stored (a std::vector of elements); 5 calls of it must agree bit for bit.
+template <class MakeRun>
+void check_bitwise_repeatable(int head_dim, const std::vector<ForwardCase>& cases, MakeRun&& make_run) {
+  for (const ForwardCase& c : cases) {
+    INFO(c.describe(head_dim, "bf16"));
+    auto run = make_run(c);
+    const auto first = run();
+    REQUIRE_FALSE(reference::any_nan(to_doubles(first)));
+    for (int repeat = 1; repeat < 5; ++repeat) {
+      const auto again = run();
+      INFO("run " << repeat + 1);
+      CHECK(std::memcmp(first.data(), again.data(), first.size() * sizeof(first[0])) == 0);
+    }
+  }
 }
 
 }  // namespace attnkit::testing
