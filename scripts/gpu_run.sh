@@ -9,7 +9,9 @@
 #
 # usage: scripts/gpu_run.sh OUT_DIR [--preset NAME] [--peers PATH/TO/peers.py] [--peers-args "..."]
 #                                   [--bench-filter REGEX] [--tests-only] [--bench-only]
-#                                   [--targets "T1 T2 ..."] [--tests-regex REGEX]
+#                                   [--targets "T1 T2 ..."] [--tests-regex REGEX] [--pytorch]
+# --pytorch also builds the PyTorch extension (examples/pytorch) and runs its pytest suite
+# (pytorch.log).
 # --targets builds only those targets (benchmarks not built are not run); --tests-regex runs
 # only the CTest tests it matches.
 # The preset defaults to h100 (sm_90a only, for H100/H200); `default` builds sm_80 as well.
@@ -25,6 +27,7 @@ run_tests=true
 run_bench=true
 targets=()
 tests_regex=""
+run_pytorch=false
 while (( $# > 0 )); do
   case "$1" in
     --preset) preset=$2; shift 2 ;;
@@ -35,6 +38,7 @@ while (( $# > 0 )); do
     --bench-only) run_tests=false; shift ;;
     --targets) read -r -a targets <<< "$2"; shift 2 ;;
     --tests-regex) tests_regex=$2; shift 2 ;;
+    --pytorch) run_pytorch=true; shift ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +68,12 @@ if [[ "${run_tests}" == true ]]; then
   ctest --test-dir "${build_dir}" "${regex_args[@]}" --output-on-failure -j 4 --output-junit "${out_dir}/ctest.xml" \
     > "${out_dir}/ctest.log" 2>&1 || status=$?
   tail -n 25 "${out_dir}/ctest.log"
+fi
+
+if [[ "${run_pytorch}" == true ]]; then
+  echo "==> PyTorch extension (examples/pytorch)"
+  (cd examples/pytorch && python3 -m pytest -q tests) > "${out_dir}/pytorch.log" 2>&1 || status=$?
+  tail -n 15 "${out_dir}/pytorch.log"
 fi
 
 if [[ "${run_bench}" == true ]]; then

@@ -1,0 +1,66 @@
+// The kernels behind kernels.h for one (head dim, score modification), included by each
+// generated unit: `ATTNKIT_TORCH_REGISTER(64, softcap)`.
+#pragma once
+
+#include <attnkit/attention/fa2_backward.cuh>
+#include <attnkit/attention/fa2_forward.cuh>
+#include <attnkit/hopper/forward.cuh>
+#include <attnkit/mask/alibi.cuh>
+#include <attnkit/mask/softcap.cuh>
+
+#include "kernels.h"
+
+namespace attnkit_torch {
+
+template <ScoreModKind Kind>
+auto make_variant(const attnkit::AttentionProblem& problem, const ScoreMod& mod) {
+  if constexpr (Kind == ScoreModKind::alibi) {
+    attnkit::Alibi alibi;
+    alibi.slopes = mod.alibi_slopes;
+    alibi.key_offset = problem.seqlen_k - problem.seqlen_q;  // flash-attn's bottom-right alignment
+    return alibi;
+  } else if constexpr (Kind == ScoreModKind::softcap) {
+    return attnkit::SoftCap{{}, mod.softcap};
+  } else {
+    return attnkit::NoVariant{};
+  }
+}
+
+// The Hopper kernel on an sm_90 GPU for the problems it supports (no dropout), else FA2's.
+template <int HeadDim, ScoreModKind Kind, class Element>
+void forward_typed(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cudaStream_t stream) {
+  const auto variant = make_variant<Kind>(problem, mod);
+  if constexpr (HeadDim == 64 || HeadDim == 128 || HeadDim == 256) {  // the Hopper kernel's head dims
+    int device = 0;
+    ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+    if (attnkit::hopper::supports_problem(problem) && attnkit::hopper::device_supports_forward(device))
+      return attnkit::hopper::forward<Element, HeadDim>(problem, variant, stream);
+  }
+  attnkit::fa2::forward<Element, HeadDim>(problem, variant, stream);
+}
+
+template <int HeadDim, ScoreModKind Kind>
+void forward(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cudaStream_t stream) {
+  if (problem.dtype == attnkit::DType::bf16)
+    return forward_typed<HeadDim, Kind, attnkit::bfloat16_t>(problem, mod, stream);
+  forward_typed<HeadDim, Kind, attnkit::half_t>(problem, mod, stream);
+}
+
+template <int HeadDim, ScoreModKind Kind>
+void backward(const attnkit::AttentionProblem& problem, const attnkit::BackwardGradients& grads, const ScoreMod& mod,
+              cudaStream_t stream) {
+  const auto variant = make_variant<Kind>(problem, mod);
+  if (problem.dtype == attnkit::DType::bf16)
+    return attnkit::fa2::backward<attnkit::bfloat16_t, HeadDim>(problem, grads, variant, stream);
+  attnkit::fa2::backward<attnkit::half_t, HeadDim>(problem, grads, variant, stream);
+}
+
+#define ATTNKIT_TORCH_REGISTER(HEAD_DIM, KIND)                                                             \
+  namespace {                                                                                              \
+  const attnkit_torch::Registrar registrar(                                                                \
+      HEAD_DIM, attnkit_torch::ScoreModKind::KIND,                                                         \
+      {&attnkit_torch::forward<HEAD_DIM, attnkit_torch::ScoreModKind::KIND>,                               \
+       &attnkit_torch::backward<HEAD_DIM, attnkit_torch::ScoreModKind::KIND>});                            \
+  }
+
+}  // namespace attnkit_torch

@@ -1,0 +1,45 @@
+// The extension's kernel entry points: plain C++ over attnkit's AttentionProblem, no torch
+// types, so the CUDA translation units compile without the torch headers. One unit per
+// (head dim, score modification), generated at build time (attnkit_torch/__init__.py), adds
+// its pair of functions to the registry; the binding looks them up.
+#pragma once
+
+#include <map>
+#include <utility>
+
+#include <cuda_runtime_api.h>
+
+#include <attnkit/attention/backward_problem.cuh>
+#include <attnkit/attention/problem.cuh>
+
+namespace attnkit_torch {
+
+// flash-attn's score arguments: soft-capping (softcap > 0) or ALiBi (alibi_slopes, one fp32
+// slope per query head, on the device), not both.
+enum class ScoreModKind : int { none = 0, softcap = 1, alibi = 2 };
+struct ScoreMod {
+  ScoreModKind kind = ScoreModKind::none;
+  float softcap = 0.f;
+  const float* alibi_slopes = nullptr;
+};
+
+// O and LSE into problem.o / problem.lse.
+using ForwardFn = void (*)(const attnkit::AttentionProblem&, const ScoreMod&, cudaStream_t);
+// dQ, dK, dV from grads.d_o, with `problem` the forward's (O and LSE set).
+using BackwardFn = void (*)(const attnkit::AttentionProblem&, const attnkit::BackwardGradients&, const ScoreMod&,
+                            cudaStream_t);
+struct Kernels {
+  ForwardFn forward = nullptr;
+  BackwardFn backward = nullptr;
+};
+
+// (head dim, ScoreModKind) → the kernels built for it. Defined in binding.cpp.
+std::map<std::pair<int, int>, Kernels>& registry();
+
+struct Registrar {
+  Registrar(int head_dim, ScoreModKind kind, Kernels kernels) {
+    registry()[{head_dim, static_cast<int>(kind)}] = kernels;
+  }
+};
+
+}  // namespace attnkit_torch
