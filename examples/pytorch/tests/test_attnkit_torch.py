@@ -53,7 +53,11 @@ def random_inputs(b, s_q, s_k, h, h_k, d, dtype, seed):
         b, s_q, h, d, device="cuda", dtype=dtype, generator=g)
 
 
-def outputs_and_grads(fn, q, k, v, d_out):
+def outputs_and_grads(fn, q, k, v, d_out, leaves=None):
+    """fn's output and dq, dk, dv, as float32. leaves=torch.float32 differentiates float32 copies
+    of q, k, v (the oracle: gradients of 16-bit leaves would be rounded to 16 bits)."""
+    if leaves is not None:
+        q, k, v = (t.detach().to(leaves).requires_grad_() for t in (q, k, v))
     for t in (q, k, v):
         t.grad = None
     out = fn(q, k, v)
@@ -71,7 +75,7 @@ def check_rule(actual, baseline, exact, names=("out", "dq", "dk", "dv")):
 
 
 def check_against_reference(q, k, v, d_out, attnkit_fn, **kwargs):
-    exact = outputs_and_grads(lambda *t: reference(*t, **kwargs), q, k, v, d_out)
+    exact = outputs_and_grads(lambda *t: reference(*t, **kwargs), q, k, v, d_out, torch.float32)
     baseline = outputs_and_grads(lambda *t: reference(*t, dtype=q.dtype, **kwargs), q, k, v, d_out)
     actual = outputs_and_grads(attnkit_fn, q, k, v, d_out)
     check_rule(actual, baseline, exact)
@@ -86,7 +90,7 @@ def test_matches_sdpa(dtype, d, causal, heads, seqlen):
     """Against SDPA (PyTorch's own choice of backend) and its math backend, values and gradients."""
     h, h_k = heads
     q, k, v, d_out = random_inputs(2, seqlen, seqlen, h, h_k, d, dtype, seed=seqlen + d + h_k)
-    exact = outputs_and_grads(lambda *t: reference(*t, causal=causal), q, k, v, d_out)
+    exact = outputs_and_grads(lambda *t: reference(*t, causal=causal), q, k, v, d_out, torch.float32)
 
     def sdpa(q, k, v):
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
@@ -137,7 +141,7 @@ def test_varlen(dtype):
             return torch.cat(outs)
         return run
 
-    exact = outputs_and_grads(per_sequence(torch.float32), q, k, v, d_out)
+    exact = outputs_and_grads(per_sequence(torch.float32), q, k, v, d_out, torch.float32)
     baseline = outputs_and_grads(per_sequence(dtype), q, k, v, d_out)
     actual = outputs_and_grads(
         lambda q, k, v: attnkit_torch.flash_attn_varlen_func(q, k, v, cu(lengths_q), cu(lengths_k), max(lengths_q),
@@ -155,13 +159,15 @@ def test_return_attn_probs_gives_lse():
 
 
 def test_dropout():
-    """Same torch seed, same mask (forward and backward); kept values scaled so E[out] is kept."""
+    """Same torch seed, same mask (forward and backward; the deterministic backward, so the
+    gradients can be compared bit for bit); kept values scaled so E[out] is kept."""
     q, k, _, d_out = random_inputs(2, 512, 1024, 4, 4, 64, torch.bfloat16, seed=5)
     v = torch.ones_like(k).requires_grad_()  # out = sum_j P_j Z_j / (1 - p): mean 1 over many rows
     runs = []
     for _ in range(2):
         torch.manual_seed(1234)
-        runs.append(outputs_and_grads(lambda q, k, v: attnkit_torch.flash_attn_func(q, k, v, dropout_p=0.3), q, k, v,
+        runs.append(outputs_and_grads(lambda q, k, v: attnkit_torch.flash_attn_func(q, k, v, dropout_p=0.3,
+                                                                                deterministic=True), q, k, v,
                                       d_out))
     for first, second in zip(*runs):
         assert torch.equal(first, second)

@@ -11,6 +11,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
 
+#include <attnkit/attention/validate.cuh>
+
 #include "kernels.h"
 
 namespace attnkit_torch {
@@ -24,13 +26,30 @@ namespace {
 
 const Kernels& kernels_for(int head_dim, ScoreModKind kind) {
   const auto found = registry().find({head_dim, static_cast<int>(kind)});
-  if (found != registry().end()) return found->second;
-  std::ostringstream built;
-  for (const auto& [key, unused] : registry())
-    if (key.second == static_cast<int>(kind)) built << " " << key.first;
-  TORCH_CHECK(false, "attnkit_torch: head_dim = ", head_dim,
-              " is not built into this extension (built:", built.str(),
-              "); set ATTNKIT_TORCH_HEAD_DIMS before the first import to build it");
+  if (found == registry().end()) {
+    std::ostringstream built;
+    for (const auto& [key, unused] : registry())
+      if (key.second == static_cast<int>(kind)) built << " " << key.first;
+    TORCH_CHECK(false, "attnkit_torch: head_dim = ", head_dim, " is not built into this extension (built:",
+                built.str(), "); set ATTNKIT_TORCH_HEAD_DIMS before the first import to build it");
+  }
+  return found->second;
+}
+
+// Runs `launch`, handing attnkit's errors (attnkit::error, a std::runtime_error) to Python as
+// torch's c10::Error (a RuntimeError there). Measured on the H200 machine with PyTorch 2.11: an
+// attnkit::error thrown inside the nvcc-compiled kernel units crashed the interpreter, while
+// errors raised in this file reach Python; so make_problem runs attnkit's validation here, and
+// what the kernel units can still throw (an allocation or launch failure) remains a crash.
+template <class Launch>
+void run(Launch&& launch) {
+  try {
+    launch();
+  } catch (const c10::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, e.what());
+  }
 }
 
 void check_input(const at::Tensor& t, const char* name, int64_t dims) {
@@ -132,6 +151,9 @@ attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k,
   } else if (options.softcap > 0.0) {
     mod = {ScoreModKind::softcap, static_cast<float>(options.softcap), nullptr};
   }
+  // attnkit's own checks (GQA ratio, strides, alignment, window), here rather than in the
+  // launch: see run() for why errors are raised on this side.
+  run([&] { attnkit::validate_problem(p, p.dtype, p.head_dim); });
   return p;
 }
 
@@ -159,7 +181,8 @@ std::vector<at::Tensor> forward(const at::Tensor& q, const at::Tensor& k, const 
                           : at::empty({q.size(0), q.size(2), q.size(1)}, q.options().dtype(at::kFloat));
   ScoreMod mod;
   const attnkit::AttentionProblem problem = make_problem(q, k, v, o, lse, options, mod);
-  kernels_for(problem.head_dim, mod.kind).forward(problem, mod, at::cuda::getCurrentCUDAStream());
+  const Kernels& kernels = kernels_for(problem.head_dim, mod.kind);
+  run([&] { kernels.forward(problem, mod, at::cuda::getCurrentCUDAStream()); });
   return {o, lse};
 }
 
@@ -190,7 +213,8 @@ std::vector<at::Tensor> backward(const at::Tensor& d_out, const at::Tensor& q, c
   grads.d_k = tensor_ref(dk);
   grads.d_v = tensor_ref(dv);
   grads.deterministic = deterministic;
-  kernels_for(problem.head_dim, mod.kind).backward(problem, grads, mod, at::cuda::getCurrentCUDAStream());
+  const Kernels& kernels = kernels_for(problem.head_dim, mod.kind);
+  run([&] { kernels.backward(problem, grads, mod, at::cuda::getCurrentCUDAStream()); });
   return {dq, dk, dv};
 }
 
