@@ -43,6 +43,8 @@
 #include "mask/alibi.cuh"
 #include "mask/attention_mask.cuh"
 #include "mask/band.cuh"
+#include "mask/block_mask.cuh"
+#include "mask/mask_patterns.cuh"
 #include "mask/mask_score_tile.cuh"
 #include "mask/softcap.cuh"
 #include "mask/tile_class.cuh"
