@@ -44,6 +44,7 @@
 #include "mask/attention_mask.cuh"
 #include "mask/band.cuh"
 #include "mask/block_mask.cuh"
+#include "mask/block_mask_builder.cuh"
 #include "mask/mask_patterns.cuh"
 #include "mask/mask_score_tile.cuh"
 #include "mask/softcap.cuh"
