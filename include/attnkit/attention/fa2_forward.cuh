@@ -5,7 +5,8 @@
 //   attnkit::fa2::forward<bfloat16_t, 128>(problem, SoftCap{30.f});  // with a variant
 //
 // Instantiates two kernels (without and with dropout) per (element type, head dim, variant,
-// config); put different instantiations in different translation units to bound compile time.
+// config, dense or block-sparse); put different instantiations in different translation units
+// to bound compile time.
 
 #include <type_traits>
 
@@ -16,10 +17,13 @@
 #include "validate.cuh"
 
 namespace attnkit::fa2 {
+namespace detail {
 
-template <class Element, int HeadDim, class Variant = NoVariant,
-          class Config = typename DefaultForwardConfig<Element, HeadDim>::type>
-void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaStream_t stream = nullptr) {
+// Validates, resolves the scale, and launches the kernel (with or without dropout) over
+// `key_blocks`' walk.
+template <class Element, int HeadDim, class Variant, class Config, class KeyBlocks>
+void launch_forward(const AttentionProblem& problem, const Variant& variant, const KeyBlocks& key_blocks,
+                    cudaStream_t stream) {
   static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
                 "Config was built for another element type or head dim");
   validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
@@ -28,13 +32,49 @@ void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaS
   resolved.softmax_scale = problem.effective_scale();
 
   // Dropout is a separate instantiation so that p = 0 runs no RNG code at all.
-  const auto kernel = problem.dropout.enabled() ? forward_kernel<Config, Variant, true>
-                                                : forward_kernel<Config, Variant, false>;
+  const auto kernel = problem.dropout.enabled() ? forward_kernel<Config, Variant, true, KeyBlocks>
+                                                : forward_kernel<Config, Variant, false, KeyBlocks>;
   // Above 48 KB a kernel must opt in to its dynamic shared memory.
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, variant);
+  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, variant, key_blocks);
   ATTNKIT_CHECK_LAUNCH();
+}
+
+}  // namespace detail
+
+template <class Element, int HeadDim, class Variant = NoVariant,
+          class Config = typename DefaultForwardConfig<Element, HeadDim>::type>
+void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaStream_t stream = nullptr) {
+  detail::launch_forward<Element, HeadDim, Variant, Config>(problem, variant, BandWalk{}, stream);
+}
+
+// Block-sparse forward: each query block visits only the key blocks `mask` lists for it
+// (mask/block_mask.cuh; its arrays on the device), full ones with no element mask, partial ones
+// with the variant's mask_mod, which should be the pattern the mask was built from. The band
+// (problem.band, usually none) still applies on top. Rows that keep no key get O = 0 and
+// LSE = −inf. The mask's blocks must be whole kernel blocks: block_m a multiple of the config's
+// BlockM (128), block_n of its BlockN (64 or 128), and it must cover the problem's sequences.
+template <class Element, int HeadDim, class Variant = NoVariant,
+          class Config = typename DefaultForwardConfig<Element, HeadDim>::type>
+void forward_block_sparse(const AttentionProblem& problem, const BlockMaskView& mask, const Variant& variant = {},
+                          cudaStream_t stream = nullptr) {
+  require(mask.block_m > 0 && mask.block_m % Config::kBlockM == 0, "block mask block_m = ", mask.block_m,
+          " is not a multiple of the kernel's ", Config::kBlockM, " query rows");
+  require(mask.block_n > 0 && mask.block_n % Config::kBlockN == 0, "block mask block_n = ", mask.block_n,
+          " is not a multiple of the kernel's ", Config::kBlockN, " keys");
+  require(mask.q_blocks == ceil_div(problem.seqlen_q, mask.block_m) &&
+              mask.kv_blocks == ceil_div(problem.seqlen_k, mask.block_n),
+          "block mask of ", mask.q_blocks, " × ", mask.kv_blocks, " blocks does not cover seqlen_q = ", problem.seqlen_q,
+          ", seqlen_k = ", problem.seqlen_k, " in ", mask.block_m, " × ", mask.block_n, " blocks");
+  require(mask.batches == 1 || mask.batches == problem.batch, "block mask batches = ", mask.batches,
+          " must be 1 (shared) or the problem's batch = ", problem.batch);
+  require(mask.heads == 1 || mask.heads == problem.heads_q, "block mask heads = ", mask.heads,
+          " must be 1 (shared) or the problem's heads_q = ", problem.heads_q);
+  require(mask.full_counts != nullptr && mask.full_indices != nullptr && mask.partial_counts != nullptr &&
+              mask.partial_indices != nullptr,
+          "block mask lists are null");
+  detail::launch_forward<Element, HeadDim, Variant, Config>(problem, variant, BlockMaskWalk{mask}, stream);
 }
 
 }  // namespace attnkit::fa2

@@ -2,8 +2,10 @@
 // FlashAttention-2 forward (Dao, 2023), assembled from attnkit's blocks.
 //
 // Grid: (query block, head, batch), the longest query blocks first. Each CTA keeps its Q tile
-// in shared memory and walks the K/V blocks its rows can see, from the last one down (the
-// masked blocks at the diagonal and the sequence end come first, the full ones after).
+// in shared memory and walks the K/V blocks its rows visit (key_block_walk.cuh): densely, every
+// block the band lets them see, from the last one down (the masked blocks at the diagonal and
+// the sequence end come first, the full ones after); block-sparse, the blocks a block mask
+// lists, partial ones first.
 // Split-Q: each warp owns kWarpRows query rows, so the softmax statistics never leave the
 // warp. The output accumulator stays unnormalized until the end; only LSE is saved.
 //
@@ -27,15 +29,19 @@
 #include "../tile/global_to_shared.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "fa2_forward_config.cuh"
+#include "key_block_walk.cuh"
 #include "sequence.cuh"
 
 namespace attnkit::fa2 {
 
 // `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `Dropout`
-// false compiles out every trace of the RNG; true applies problem.dropout.
-template <class Config, class Variant, bool Dropout = false>
+// false compiles out every trace of the RNG; true applies problem.dropout. `KeyBlocks` says
+// which K/V blocks each query block visits (key_block_walk.cuh): the band's (dense), or a
+// block mask's.
+template <class Config, class Variant, bool Dropout = false, class KeyBlocks = BandWalk>
 __global__ void __launch_bounds__(Config::kThreads)
-    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant) {
+    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant,
+                   const KeyBlocks key_blocks) {
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
   using KVLayout = typename Config::KVLayout;
@@ -65,12 +71,10 @@ __global__ void __launch_bounds__(Config::kThreads)
   const Element* const k_global = sequence_start<const Element>(problem.k, span.k_row_offset, batch, head_kv, varlen);
   const Element* const v_global = sequence_start<const Element>(problem.v, span.k_row_offset, batch, head_kv, varlen);
 
-  // The K/V blocks the band lets these rows see; tiles outside it are never loaded.
+  // The K/V blocks these rows visit; tiles outside the walk are never loaded.
   const BandMask band = problem.band;
-  const int key_begin = band.first_key(q_begin, seqlen_q, seqlen_k);
-  const int key_end = band.end_key(q_end, seqlen_q, seqlen_k);
-  const int n_first = key_begin / kBlockN;
-  const int n_blocks = key_end > key_begin ? ceil_div(key_end, kBlockN) - n_first : 0;
+  const auto walk = key_blocks.template walk<kBlockN>(band, batch, head, q_begin, q_end, seqlen_q, seqlen_k);
+  const int n_blocks = walk.size();
 
   const int thread = threadIdx.x;
   const int lane = thread % 32;
@@ -85,7 +89,7 @@ __global__ void __launch_bounds__(Config::kThreads)
   };
 
   load_tile_async<QLayout, Config::kThreads>(q_tile, q_global, problem.q.row_stride, seqlen_q - q_begin, thread);
-  if (n_blocks > 0) load_kv_block(n_first + n_blocks - 1, 0);
+  if (n_blocks > 0) load_kv_block(walk.block(0), 0);
   cp_async_commit();
 
   typename Config::OutputTile o;
@@ -155,7 +159,7 @@ __global__ void __launch_bounds__(Config::kThreads)
   };
 
   for (int i = 0; i < n_blocks; ++i) {
-    const int n_block = n_first + n_blocks - 1 - i;
+    const int n_block = walk.block(i);
     const int stage = i % Config::kStages;
     if constexpr (Config::kPipeline == KVPipeline::one_barrier) {
       // One barrier per block does both jobs: block i (and Q) has landed from every thread's
@@ -163,19 +167,19 @@ __global__ void __launch_bounds__(Config::kThreads)
       cp_async_wait<0>();
       __syncthreads();
       if (i + 1 < n_blocks) {
-        load_kv_block(n_block - 1, (i + 1) % Config::kStages);
+        load_kv_block(walk.next(n_block, i), (i + 1) % Config::kStages);
         cp_async_commit();
       }
     } else {
       // The stage of block i + 1 was freed by the barrier that closed iteration i - 1.
-      if (i + 1 < n_blocks) load_kv_block(n_block - 1, (i + 1) % Config::kStages);
+      if (i + 1 < n_blocks) load_kv_block(walk.next(n_block, i), (i + 1) % Config::kStages);
       cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning "block i"
       cp_async_wait<1>();
       __syncthreads();
     }
 
     const int k_begin = n_block * kBlockN;
-    const TileClass tile_class = classify_tile(band, variant, batch, head,
+    const TileClass tile_class = walk.classify(i, band, variant, batch, head,
                                                TileBounds{q_begin, q_begin + kBlockM, k_begin, k_begin + kBlockN},
                                                seqlen_q, seqlen_k);
     if constexpr (Config::kSeparateMaskedPath) {

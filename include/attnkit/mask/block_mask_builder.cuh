@@ -73,6 +73,24 @@ class DeviceBlockMask {
 
   const BlockMaskView& view() const { return view_; }
 
+  // The lists of a host-built mask, copied to the device.
+  static DeviceBlockMask upload(const HostBlockMask& host) {
+    DeviceBlockMask mask(host.batches, host.heads, host.q_blocks, host.kv_blocks, host.block_m, host.block_n);
+    auto copy = [](const int* to, const std::vector<int>& from) {
+      ATTNKIT_CUDA_CHECK(cudaMemcpy(const_cast<int*>(to), from.data(), from.size() * sizeof(int), cudaMemcpyHostToDevice));
+    };
+    const BlockMaskView& v = mask.view_;
+    copy(v.full_counts, host.full_counts);
+    copy(v.full_indices, host.full_indices);
+    copy(v.partial_counts, host.partial_counts);
+    copy(v.partial_indices, host.partial_indices);
+    copy(v.full_q_counts, host.full_q_counts);
+    copy(v.full_q_indices, host.full_q_indices);
+    copy(v.partial_q_counts, host.partial_q_counts);
+    copy(v.partial_q_indices, host.partial_q_indices);
+    return mask;
+  }
+
   // A copy of the lists on the host, laid out as HostBlockMask (tests, inspection).
   HostBlockMask download() const {
     HostBlockMask host;
