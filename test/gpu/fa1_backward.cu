@@ -86,17 +86,7 @@ TEST_CASE("fa1 backward: bitwise equal gradients over 5 runs", "[fa1][backward][
 }
 
 TEST_CASE("fa1 backward gradients match central finite differences", "[fa1][backward][finite-difference]") {
-  // The numerical derivative of the float64 forward as the oracle: causal GQA with dropout.
-  ForwardCase c;
-  c.heads_q = 2;
-  c.heads_kv = 1;
-  c.seqlen_q = 19;
-  c.seqlen_k = 23;
-  c.band = BandMask::causal();
-  c.dropout = 0.2f;
-  c.seed = 9830;
-  c.finite_difference_oracle = true;
-  check_fa1_backward<bfloat16_t, 64>(c);
+  check_fa1_backward<bfloat16_t, 64>(finite_difference_case(9830));
 }
 
 TEST_CASE("fa1 backward rejects bad launches with the value in the message", "[fa1][backward][validate]") {

@@ -144,17 +144,7 @@ TEST_CASE("fa2 backward, deterministic mode: gradients match the reference", "[f
 }
 
 TEST_CASE("fa2 backward gradients match central finite differences", "[fa2][backward][finite-difference]") {
-  // The oracle here is the numerical derivative of the float64 forward, not the reference's
-  // analytic backward: causal GQA with dropout, sizes that leave partial tiles.
-  ForwardCase c;
-  c.heads_q = 2;
-  c.heads_kv = 1;
-  c.seqlen_q = 19;
-  c.seqlen_k = 23;
-  c.band = BandMask::causal();
-  c.dropout = 0.2f;
-  c.seed = 8300;
-  c.finite_difference_oracle = true;
+  ForwardCase c = finite_difference_case(8300);
   check_backward<bfloat16_t>(64, c, fa2_launcher<bfloat16_t, 64>(), fa2_backward_launcher<bfloat16_t, 64>());
   c.dropout = 0.f;
   c.band = BandMask::window(6, 2);

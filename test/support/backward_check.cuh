@@ -131,6 +131,21 @@ void check_backward(int head_dim, const ForwardCase& c, const ForwardLauncher& f
   check_backward<Element>(head_dim, c, forward, backward, host_variant, host_variant);
 }
 
+// A small case checked against central finite differences of the float64 forward instead of
+// the reference's analytic backward: causal GQA with dropout, sizes that leave partial tiles.
+inline ForwardCase finite_difference_case(uint64_t seed) {
+  ForwardCase c;
+  c.heads_q = 2;
+  c.heads_kv = 1;
+  c.seqlen_q = 19;
+  c.seqlen_k = 23;
+  c.band = BandMask::causal();
+  c.dropout = 0.2f;
+  c.seed = seed;
+  c.finite_difference_oracle = true;
+  return c;
+}
+
 // Cases for "the same inputs give bitwise the same gradients": many key blocks adding into each
 // dQ block (long non-causal rows, GQA), the causal and window orders, and varlen, where entries
 // have different numbers of key blocks.
