@@ -20,6 +20,7 @@
 
 #include <cuda.h>
 
+#include "../attention/key_block_walk.cuh"
 #include "../attention/sequence.cuh"
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"
@@ -75,10 +76,10 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int head_kv = head / (problem.heads_q / problem.heads_kv);
 
   const BandMask band = problem.band;
-  const int key_begin = band.first_key(q_begin, seqlen_q, seqlen_k);
-  const int key_end = band.end_key(q_end, seqlen_q, seqlen_k);
-  const int n_first = key_begin / kBlockN;
-  const int n_blocks = key_end > key_begin ? ceil_div(key_end, kBlockN) - n_first : 0;
+  // The K/V blocks the band lets these rows see, as the FA2 kernel's dense walk finds them.
+  const BandWalk::Walk walk = BandWalk{}.walk<kBlockN>(band, batch, head, q_begin, q_end, seqlen_q, seqlen_k);
+  const int n_first = walk.first;
+  const int n_blocks = walk.count;
   const int n_last = n_first + n_blocks - 1;
 
   if (threadIdx.x == 0) {
