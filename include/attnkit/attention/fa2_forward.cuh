@@ -15,6 +15,7 @@
 #include "../core/error.cuh"
 #include "fa2_forward_kernel.cuh"
 #include "validate.cuh"
+#include "validate_block_mask.cuh"
 
 namespace attnkit::fa2 {
 namespace detail {
@@ -59,21 +60,7 @@ template <class Element, int HeadDim, class Variant = NoVariant,
           class Config = typename DefaultForwardConfig<Element, HeadDim>::type>
 void forward_block_sparse(const AttentionProblem& problem, const BlockMaskView& mask, const Variant& variant = {},
                           cudaStream_t stream = nullptr) {
-  require(mask.block_m > 0 && mask.block_m % Config::kBlockM == 0, "block mask block_m = ", mask.block_m,
-          " is not a multiple of the kernel's ", Config::kBlockM, " query rows");
-  require(mask.block_n > 0 && mask.block_n % Config::kBlockN == 0, "block mask block_n = ", mask.block_n,
-          " is not a multiple of the kernel's ", Config::kBlockN, " keys");
-  require(mask.q_blocks == ceil_div(problem.seqlen_q, mask.block_m) &&
-              mask.kv_blocks == ceil_div(problem.seqlen_k, mask.block_n),
-          "block mask of ", mask.q_blocks, " × ", mask.kv_blocks, " blocks does not cover seqlen_q = ", problem.seqlen_q,
-          ", seqlen_k = ", problem.seqlen_k, " in ", mask.block_m, " × ", mask.block_n, " blocks");
-  require(mask.batches == 1 || mask.batches == problem.batch, "block mask batches = ", mask.batches,
-          " must be 1 (shared) or the problem's batch = ", problem.batch);
-  require(mask.heads == 1 || mask.heads == problem.heads_q, "block mask heads = ", mask.heads,
-          " must be 1 (shared) or the problem's heads_q = ", problem.heads_q);
-  require(mask.full_counts != nullptr && mask.full_indices != nullptr && mask.partial_counts != nullptr &&
-              mask.partial_indices != nullptr,
-          "block mask lists are null");
+  validate_block_mask(problem, mask, Config::kBlockM, Config::kBlockN);
   detail::launch_forward<Element, HeadDim, Variant, Config>(problem, variant, BlockMaskWalk{mask}, stream);
 }
 

@@ -3,6 +3,7 @@
 //
 //   attnkit::hopper::forward<bfloat16_t, 128>(problem);                 // plain / causal / window
 //   attnkit::hopper::forward<bfloat16_t, 128>(problem, SoftCap{{}, 30.f});
+//   attnkit::hopper::forward_block_sparse<bfloat16_t, 128>(problem, mask.view(), pattern);
 //
 // Head dims 64, 128 and 256; fp16 and bf16; causal and windows, GQA/MQA, varlen, LSE and
 // variants as in fa2::forward. Not supported here (attnkit::forward in dispatch.cuh falls back
@@ -15,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../attention/validate.cuh"
+#include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
 #include "forward_kernel.cuh"
 #include "tensor_map.cuh"
@@ -35,6 +37,47 @@ inline bool supports_problem(const AttentionProblem& problem) {
          (!problem.varlen() || (problem.total_q > 0 && problem.total_k > 0));
 }
 
+namespace detail {
+
+// Validates, resolves the scale, builds the tensor maps and launches the kernel over
+// `key_blocks`' walk.
+template <class Element, int HeadDim, class Variant, class Config, class KeyBlocks>
+void launch_forward(const AttentionProblem& problem, const Variant& variant, const KeyBlocks& key_blocks,
+                    cudaStream_t stream) {
+  static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
+                "Config was built for another element type or head dim");
+  validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
+  require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability,
+          ") is not supported by the Hopper forward; use fa2::forward");
+  const bool varlen = problem.varlen();
+  require(!varlen || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper forward needs total_q and ",
+          "total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
+  int device = 0;
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+  require(device_supports_forward(device), "the Hopper forward needs a compute capability 9.0 GPU (device ", device,
+          " is not); use fa2::forward");
+
+  AttentionProblem resolved = problem;
+  resolved.softmax_scale = problem.effective_scale();
+
+  const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
+  const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
+  const int map_batch = varlen ? 1 : problem.batch;
+  const DType dtype = ElementTraits<Element>::dtype;
+  ForwardTensorMaps maps;
+  maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kWarpgroupRows);
+  maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+  maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+
+  const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
+  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
+  const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
+  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant, key_blocks);
+  ATTNKIT_CHECK_LAUNCH();
+}
+
+}  // namespace detail
+
 // With an explicit Config, that kernel; without, the head dim's default pair
 // (DefaultForwardConfig), picked by sequence length and mask.
 template <class Element, int HeadDim, class Variant = NoVariant, class Config = void>
@@ -47,37 +90,22 @@ void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaS
     }
     return forward<Element, HeadDim, Variant, typename Defaults::type>(problem, variant, stream);
   } else {
-    static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
-                  "Config was built for another element type or head dim");
-    validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
-    require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability,
-            ") is not supported by the Hopper forward; use fa2::forward");
-    const bool varlen = problem.varlen();
-    require(!varlen || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper forward needs total_q and ",
-            "total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
-    int device = 0;
-    ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
-    require(device_supports_forward(device), "the Hopper forward needs a compute capability 9.0 GPU (device ", device,
-            " is not); use fa2::forward");
-
-    AttentionProblem resolved = problem;
-    resolved.softmax_scale = problem.effective_scale();
-
-    const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
-    const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
-    const int map_batch = varlen ? 1 : problem.batch;
-    const DType dtype = ElementTraits<Element>::dtype;
-    ForwardTensorMaps maps;
-    maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kWarpgroupRows);
-    maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
-    maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
-
-    const auto kernel = forward_kernel<Config, Variant>;
-    ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-    const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
-    kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant);
-    ATTNKIT_CHECK_LAUNCH();
+    detail::launch_forward<Element, HeadDim, Variant, Config>(problem, variant, BandWalk{}, stream);
   }
+}
+
+// Block-sparse forward: each query block visits only the key blocks `mask` lists for it
+// (mask/block_mask.cuh; its arrays on the device), as fa2::forward_block_sparse does: full ones
+// with no element mask, partial ones with the variant's mask_mod, the band on top, O = 0 and
+// LSE = −inf for rows that keep no key. The mask's blocks must be whole kernel blocks:
+// block_m a multiple of 128 (the config's two consumer warpgroups), block_n of the config's
+// BlockN (SparseForwardConfig: 128 for head dims 64 and 128, 64 for 256).
+template <class Element, int HeadDim, class Variant = NoVariant,
+          class Config = typename SparseForwardConfig<Element, HeadDim>::type>
+void forward_block_sparse(const AttentionProblem& problem, const BlockMaskView& mask, const Variant& variant = {},
+                          cudaStream_t stream = nullptr) {
+  validate_block_mask(problem, mask, Config::kBlockM, Config::kBlockN);
+  detail::launch_forward<Element, HeadDim, Variant, Config>(problem, variant, BlockMaskWalk{mask}, stream);
 }
 
 }  // namespace attnkit::hopper

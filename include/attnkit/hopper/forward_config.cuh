@@ -95,4 +95,23 @@ struct DefaultForwardConfig<Element, 256> {
   static bool use_short(int, bool) { return false; }
 };
 
+// The block-sparse forward's config per head dim: whole kernel blocks must tile a mask block
+// (128 × 128 by default), so 128 query rows (two consumer warpgroups) and a BlockN dividing
+// 128: 128 keys for d = 64 and 128 (the dense short configs), 64 for d = 256 (two stages of
+// 80 fill shared memory; 64 leaves room).
+template <class Element, int HeadDim>
+struct SparseForwardConfig;
+template <class Element>
+struct SparseForwardConfig<Element, 64> {
+  using type = ForwardConfig<Element, 64, 128, 2, true, 2>;
+};
+template <class Element>
+struct SparseForwardConfig<Element, 128> {
+  using type = ForwardConfig<Element, 128, 128, 2, true, 2>;
+};
+template <class Element>
+struct SparseForwardConfig<Element, 256> {
+  using type = ForwardConfig<Element, 256, 64, 2, true, 2>;
+};
+
 }  // namespace attnkit::hopper

@@ -5,9 +5,11 @@
 // Grid: (query block of 64 rows per consumer, head, batch), longest blocks first. Warpgroups:
 //   producer   one thread loads Q once, then K and V of each block into a kStages ring
 //              (TMA, completion counted on the stage's `full` mbarrier);
-//   consumers  two or three warpgroups, 64 query rows each, walk the same K/V blocks (last first):
+//   consumers  two or three warpgroups, 64 query rows each, walk the same K/V blocks in the
+//              order of the walk (attention/key_block_walk.cuh: the band's blocks last first,
+//              or a block mask's):
 //
-//     S₀ = Q K₀ᵀ; P₀ = softmax(S₀)
+//     S₀ = Q K₀ᵀ; P₀ = softmax(S₀)                                  (j: position in the walk)
 //     for j = 1 ..:   issue Sⱼ = Q Kⱼᵀ and O += Pⱼ₋₁ Vⱼ₋₁ together      (wgmma, async)
 //                     wait for Sⱼ; release Kⱼ; mask, online softmax → Pⱼ, rescale factors
 //                     wait for the P·V; release Vⱼ₋₁; O *= rescale      (overlaps the softmax)
@@ -45,11 +47,13 @@ struct ForwardTensorMaps {
 // Named barrier ids: consumer c waits on kSchedulerBarrier + c for its turn to issue GEMMs.
 inline constexpr int kSchedulerBarrier = 1;
 
-// `problem.softmax_scale` must already be resolved (> 0): the launcher does it.
-template <class Config, class Variant>
+// `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `KeyBlocks`
+// says which K/V blocks each query block visits (key_block_walk.cuh): the band's (dense) or a
+// block mask's (block-sparse).
+template <class Config, class Variant, class KeyBlocks = BandWalk>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ ForwardTensorMaps maps,
-                   const Variant variant) {
+                   const Variant variant, const KeyBlocks key_blocks) {
 #if ATTNKIT_DEVICE_SM90A
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
@@ -76,11 +80,9 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int head_kv = head / (problem.heads_q / problem.heads_kv);
 
   const BandMask band = problem.band;
-  // The K/V blocks the band lets these rows see, as the FA2 kernel's dense walk finds them.
-  const BandWalk::Walk walk = BandWalk{}.walk<kBlockN>(band, batch, head, q_begin, q_end, seqlen_q, seqlen_k);
-  const int n_first = walk.first;
-  const int n_blocks = walk.count;
-  const int n_last = n_first + n_blocks - 1;
+  // The K/V blocks these rows visit; tiles outside the walk are never loaded.
+  const auto walk = key_blocks.template walk<kBlockN>(band, batch, head, q_begin, q_end, seqlen_q, seqlen_k);
+  const int n_blocks = walk.size();
 
   if (threadIdx.x == 0) {
     cuda::ptx::mbarrier_init(&smem.q_full, 1);
@@ -108,13 +110,14 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[c], maps.q, q_row + c * kRows, head, map_batch,
                                                     &smem.q_full);
     PipelineState state;
-    for (int n_block = n_last; n_block >= n_first; --n_block) {
+    for (int i = 0, n_block = walk.block(0); i < n_blocks; ++i) {
       const int row = k_row + n_block * kBlockN;
       uint64_t* k_full = smem.k_pipe.producer_acquire(state, Config::kKVBytes);
       tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[state.stage], maps.k, row, head_kv, map_batch, k_full);
       uint64_t* v_full = smem.v_pipe.producer_acquire(state, Config::kKVBytes);
       tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[state.stage], maps.v, row, head_kv, map_batch, v_full);
       state.advance<kStages>();
+      if (i + 1 < n_blocks) n_block = walk.next(n_block, i);
     }
     return;
   }
@@ -145,8 +148,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   auto wait_turn = [&] {
     if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
   };
-  auto pass_turn = [&](int n_block) {
-    if (ping_pong && !(consumer == kLastConsumer && n_block == n_first))
+  auto pass_turn = [&](bool last_block) {
+    if (ping_pong && !(consumer == kLastConsumer && last_block))
       named_barrier_arrive<256>(kSchedulerBarrier + next);
   };
   if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
@@ -165,16 +168,16 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   // then has to insert a second fence of its own.
   auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
   // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
-  auto softmax_block = [&](int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
+  auto softmax_block = [&](int i, int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
     const int k_begin = n_block * kBlockN;
     if constexpr (Variant::has_score_mod) {
       s.for_each(lane, [&](int row, int col, float& score) {
         score = variant.score_mod(score * scale, batch, head, warp_q0 + row, k_begin + col);
       });
     }
-    const TileClass tile_class = classify_tile(
-        band, variant, batch, head, TileBounds{group_q0, group_q0 + kRows, k_begin, k_begin + kBlockN}, seqlen_q,
-        seqlen_k);
+    const TileClass tile_class =
+        walk.classify(i, band, variant, batch, head, TileBounds{group_q0, group_q0 + kRows, k_begin, k_begin + kBlockN},
+                      seqlen_q, seqlen_k);
     if (tile_class != TileClass::full)
       mask_score_tile(s, band, variant, batch, head, warp_q0, k_begin, seqlen_q, seqlen_k, lane);
     softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
@@ -191,11 +194,12 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     wgmma_fence();
     issue_scores(k_state.stage);
     wgmma_commit_group();
-    pass_turn(n_last);
+    pass_turn(n_blocks == 1);
     wgmma_wait_group<0>();
     fence_operands(s);
     release(smem.k_pipe, k_state);
-    softmax_block(n_last, o_rescale);  // O is still zero: rescaling it changes nothing
+    int n_block = walk.block(0);
+    softmax_block(0, n_block, o_rescale);  // O is still zero: rescaling it changes nothing
     auto p = to_operand_a<Element>(s);
     PipelineState v_state = k_state;
     k_state.advance<kStages>();
@@ -208,7 +212,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
       if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
     };
-    for (int n_block = n_last - 1; n_block >= n_first; --n_block) {
+    for (int i = 1; i < n_blocks; ++i) {
+      n_block = walk.next(n_block, i - 1);
       smem.k_pipe.consumer_wait(k_state);
       wait_turn();
       pin_operands(s);
@@ -221,12 +226,12 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       wgmma_fence();
       warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
       wgmma_commit_group();
-      pass_turn(n_block);
+      pass_turn(i == n_blocks - 1);
 
       wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
       fence_operands(s);
       release(smem.k_pipe, k_state);
-      softmax_block(n_block, o_rescale);
+      softmax_block(i, n_block, o_rescale);
 
       wgmma_wait_group<0>();
       fence_operands(o);
