@@ -6,8 +6,9 @@
 // (fa1_backward_kernel.cuh).
 //
 // The pass loads its K and V block once and walks every (query head of the group, query
-// block) that can see it, recomputing the probabilities from Q, K and the forward's
-// statistics instead of storing them:
+// block) that can see it (query_block_walk.cuh: those the band lets through, or those a block
+// mask lists), recomputing the probabilities from Q, K and the forward's statistics instead of
+// storing them:
 //
 //   for each query block i (double-buffered Q, dO, LSE, D)
 //     Sᵀ  = K Qᵢᵀ,  dPᵀ = V dOᵢᵀ                  (per warp: its key rows × query columns)
@@ -23,11 +24,12 @@
 // rounded by the postprocess kernel (fa2_backward_pre_post.cuh).
 //
 // Ordered dQ (the deterministic mode): the key blocks that see a query block add their dQ
-// parts in key-block order (tile/turn_semaphore.cuh), and walk the query blocks from the last
-// one down. With causal masking key block n sees query blocks from about n·kBlockN on, so in
-// ascending order a block would always arrive before its predecessors and wait for them;
-// descending, all the key blocks of a query block reach it at the same step and only queue
-// for the add.
+// parts in key-block order (tile/turn_semaphore.cuh; a key block's turn is the number of key
+// blocks before it that visit that query block, which the walk knows), and walk the query
+// blocks from the last one down. With causal masking key block n sees query blocks from about
+// n·kBlockN on, so in ascending order a block would always arrive before its predecessors and
+// wait for them; descending, all the key blocks of a query block reach it at the same step and
+// only queue for the add.
 
 #include <type_traits>
 
@@ -43,6 +45,7 @@
 #include "backward_problem.cuh"
 #include "fa2_backward_config.cuh"
 #include "fa2_backward_pre_post.cuh"
+#include "query_block_walk.cuh"
 #include "sequence.cuh"
 
 namespace attnkit::fa2 {
@@ -65,15 +68,17 @@ enum class DqAccumulation { atomic, ordered, owned };
 
 // Key block `n_block` of KV head `head_kv` of batch entry `batch`; `shared_bytes` holds
 // Config::kSmemBytes. `problem.softmax_scale` must be resolved (> 0). `Dropout`: false
-// compiles out the RNG. Ends with the block's dK and dV stored; K and V's shared tiles are
-// still being read by the stores of other warps, so a caller that runs another pass on the
-// same shared memory must synchronize the CTA first.
-template <class Config, class Variant, bool Dropout, DqAccumulation Dq>
+// compiles out the RNG. `query_blocks` says which query blocks the key block visits
+// (query_block_walk.cuh): the band's (dense), or a block mask's. Ends with the block's dK and
+// dV stored (zero when it visits none); K and V's shared tiles are still being read by the
+// stores of other warps, so a caller that runs another pass on the same shared memory must
+// synchronize the CTA first.
+template <class Config, class Variant, bool Dropout, DqAccumulation Dq, class QueryBlocks = BandQueryWalk>
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProblem& problem,
                                                            const BackwardGradients& grads,
                                                            const BackwardScratch& scratch, const Variant& variant,
                                                            unsigned char* shared_bytes, int n_block, int head_kv,
-                                                           int batch) {
+                                                           int batch, const QueryBlocks& query_blocks = {}) {
   constexpr bool kOrdered = Dq == DqAccumulation::ordered;
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
@@ -123,31 +128,17 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
                   k_begin * problem.v.row_stride,
       problem.v.row_stride, seqlen_k - k_begin, thread);
 
-  // The query rows that keep any of these keys, for every query head of the group.
+  // The (query head, query block) steps that see these keys; the ordered dQ walks them last
+  // one first.
   const BandMask band = problem.band;
-  const int q_first = band.first_query(k_begin, seqlen_q, seqlen_k);
-  const int q_last_end = band.end_query(k_begin + kBlockN, seqlen_q, seqlen_k);
-  const int m_first = q_first / kBlockM;
-  const int m_count = q_last_end > q_first ? ceil_div(q_last_end, kBlockM) - m_first : 0;
-  const int steps = group * m_count;
+  const auto walk = query_blocks.template walk<kBlockM, kBlockN, kOrdered>(band, batch, head_kv, group, n_block,
+                                                                            seqlen_q, seqlen_k);
+  using WalkPosition = typename decltype(walk)::Position;
+  const int steps = walk.size();
   const int64_t scratch_rows = int64_t(problem.batch) * problem.seqlen_q;
 
-  // Step (h, m) of the walk: query head head_kv·group + h, its m-th visible query block.
-  // Advanced by counting, not by dividing the step index (an integer division is ~20
-  // instructions, and the loop needs the current and the next step's position).
-  struct WalkPosition {
-    int head_offset = 0, m = 0;
-  };
-  auto advance = [&](WalkPosition& position) {
-    if (++position.m == m_count) {
-      position.m = 0;
-      ++position.head_offset;
-    }
-  };
-  auto position_head = [&](const WalkPosition& position) { return head_kv * group + position.head_offset; };
-  auto position_q_begin = [&](const WalkPosition& position) {
-    return (m_first + (kOrdered ? m_count - 1 - position.m : position.m)) * kBlockM;
-  };
+  auto position_head = [&](const WalkPosition& position) { return head_kv * group + walk.head_offset(position); };
+  auto position_q_begin = [&](const WalkPosition& position) { return walk.block(position) * kBlockM; };
 
   auto load_query_block = [&](const WalkPosition& position, int stage) {
     const int head = position_head(position);
@@ -171,7 +162,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
     }
   };
 
-  WalkPosition current, next;  // the block computed on, the block being loaded
+  WalkPosition current = walk.start(), next = current;  // the block computed on, the block being loaded
   if (steps > 0) load_query_block(next, 0);
   cp_async_commit();
 
@@ -182,23 +173,13 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
   const int dq_col0 = (warp / Config::kDqRowGroups) * Config::kDqCols;
   const int64_t dq_row_stride = int64_t(problem.heads_q) * kHeadDim;
 
-  // Deterministic dQ: the key blocks that see query block m take turns in increasing order.
-  // They are consecutive (the band's query range only moves forward with the key block), so
-  // this block's turn is its distance from the first of them: the smallest n whose query range
-  // reaches past m·kBlockM, found by bisection over the (monotone) range ends.
+  // Deterministic dQ: the key blocks that see a query block take turns in increasing order,
+  // this one's turn as the walk counts it.
   auto dq_turn_counter = [&](int head, int q_begin) {
     return scratch.dq_turns + (int64_t(batch) * problem.heads_q + head) * turn_counters_per_head(problem.seqlen_q) +
            q_begin / kBlockM;
   };
-  auto dq_turn = [&](int q_begin) {
-    int lo = 0, hi = n_block;
-    while (lo < hi) {
-      const int mid = (lo + hi) / 2;
-      if (band.end_query((mid + 1) * kBlockN, seqlen_q, seqlen_k) > q_begin) hi = mid;
-      else lo = mid + 1;
-    }
-    return n_block - lo;
-  };
+  auto dq_turn = [&](int head, int q_begin) { return walk.turn(band, head, q_begin, seqlen_q, seqlen_k); };
 
   // One query block: `masked` is std::true_type on tiles the band or the variant cuts, where
   // every element is tested, and std::false_type on full tiles, which test nothing.
@@ -314,7 +295,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
     if constexpr (kOrdered) {
       // In key-block order; the turn's release/acquire pair orders one block's reductions
       // before the next one's, so every element sees the same sequence of additions.
-      const int turn = dq_turn(q_begin);
+      const int turn = dq_turn(head, q_begin);
       wait_turn(dq_turn_counter(head, q_begin), turn, thread);
       add_dq();
       pass_turn(dq_turn_counter(head, q_begin), turn + 1, thread);
@@ -331,12 +312,12 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
     cp_async_wait<0>();
     __syncthreads();
     if (step + 1 < steps) {
-      advance(next);
+      walk.advance(next);
       load_query_block(next, (step + 1) % Config::kStages);
       cp_async_commit();
     }
 
-    const TileClass tile_class = classify_tile(band, variant, batch, head,
+    const TileClass tile_class = walk.classify(current, band, variant, batch, head,
                                                TileBounds{q_begin, q_begin + kBlockM, k_begin, k_begin + kBlockN},
                                                seqlen_q, seqlen_k);
     if (tile_class == TileClass::full) {
@@ -344,11 +325,11 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
     } else if (tile_class == TileClass::partial) {
       process_block(stage, head, q_begin, std::true_type{});
     } else if constexpr (kOrdered) {  // a skipped tile still takes its turn, adding nothing
-      const int turn = dq_turn(q_begin);
+      const int turn = dq_turn(head, q_begin);
       wait_turn(dq_turn_counter(head, q_begin), turn, thread);
       pass_turn(dq_turn_counter(head, q_begin), turn + 1, thread);
     }
-    advance(current);
+    walk.advance(current);
   }
 
   // Every warp is done reading K (for dQ) and every copy has landed before dK and dV are

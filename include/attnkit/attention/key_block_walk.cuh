@@ -15,6 +15,8 @@
 //                  without the element mask (the band's padding and window still apply);
 //                  listed-partial ones with the variant's mask_mod. A mask block of block_n
 //                  keys is block_n / BlockN kernel blocks.
+// The backward's walks, over the query blocks that see one key block, are in
+// query_block_walk.cuh.
 
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"
