@@ -65,4 +65,14 @@ struct DefaultForwardConfig {
   using type = ForwardConfig<Element, HeadDim, kSizes.block_m, kSizes.block_n, kSizes.warps>;
 };
 
+// The block-sparse forward's default: the paper's blocks, with B_c narrowed to 128 where the
+// rule's does not divide 128 (d = 32, 64, 96: 512, 320, 192 keys), so the library's default
+// 128 × 128 mask blocks hold whole kernel blocks.
+template <class Element, int HeadDim>
+struct SparseForwardConfig {
+  static constexpr BlockSizes kSizes = derive_block_sizes(HeadDim);
+  static constexpr int kBlockN = 128 % kSizes.block_n == 0 ? kSizes.block_n : 128;
+  using type = ForwardConfig<Element, HeadDim, kSizes.block_m, kBlockN, kSizes.warps>;
+};
+
 }  // namespace attnkit::fa1

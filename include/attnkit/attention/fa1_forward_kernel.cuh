@@ -17,10 +17,14 @@
 //       write O_i, ℓ_i ← ℓ_new, m_i ← m_new to HBM                (lines 11-13)
 //   O (16-bit) ← O (fp32);  LSE = m + log ℓ
 //
-// The steps come from fa1_schedule.cuh (tiles the mask drops entirely are never visited). Each
-// step is one step ahead in its copies: the next Q block, and the next K/V block when the step
-// is the last of its block, load while this step computes; O_i, m_i, ℓ_i load while S and P̃V
-// are computed.
+// The steps come from the query-block walk (fa1_schedule.cuh): the band's, where tiles the mask
+// drops entirely are never visited, or a block mask's (fa1_block_mask_schedule.cuh, Algorithm 5),
+// where only the listed tiles are. Rows that no step reaches keep line 2's O = 0, ℓ = 0, m = −∞,
+// which the last lines turn into O = 0 and LSE = −∞. Each step is one step ahead in its copies:
+// the next Q block, and the next K/V block when the step is the last of its block, load while
+// this step computes; O_i, m_i, ℓ_i load while S and P̃V are computed.
+
+#include <type_traits>
 
 #include "../core/math.cuh"
 #include "../mask/mask_score_tile.cuh"
@@ -39,11 +43,12 @@ namespace attnkit::fa1 {
 
 // `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `Dropout`
 // false compiles out every trace of the RNG; true applies problem.dropout, with the same mask
-// as the FA2 kernels (softmax/dropout.cuh).
-template <class Config, class Variant, bool Dropout = false>
+// as the FA2 kernels (softmax/dropout.cuh). `QueryBlocks` says which query blocks each K/V
+// block visits (fa1_schedule.cuh): the band's (dense), or a block mask's.
+template <class Config, class Variant, bool Dropout = false, class QueryBlocks = BandQueryBlocks>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant,
-                   const ForwardWorkspaceView workspace) {
+                   const ForwardWorkspaceView workspace, const QueryBlocks query_blocks) {
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
   using KVSliceLayout = typename Config::KVSliceLayout;
@@ -89,7 +94,10 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   float* const m_hbm = workspace.row_max + first_row;
   float* const l_hbm = workspace.row_sum + first_row;
 
-  // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, for this (batch, head)'s rows.
+  // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, for this (batch, head)'s rows. A row no step reaches
+  // keeps these: besides the finalize below, fa1::backward reads them (RowMaxAndSum) and takes
+  // ℓ = 0 as "kept no key" (P = 0), so a backward over the same block mask may visit or skip
+  // such rows alike.
   clear_rows<kHeadDim, kThreads>(o_hbm, kHeadDim, seqlen_q, thread);
   for (int row = thread; row < seqlen_q; row += kThreads) {
     m_hbm[row] = negative_infinity();
@@ -112,8 +120,9 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
                                             seqlen_k - key0, 0, lane);
   };
 
-  const StepSchedule<kBlockM, kBlockN, Variant> schedule(problem.band, variant, batch, head, seqlen_q, seqlen_k);
-  Step step{};
+  const auto schedule =
+      query_blocks.template schedule<kBlockM, kBlockN>(problem.band, variant, batch, head, seqlen_q, seqlen_k);
+  typename std::decay_t<decltype(schedule)>::Step step{};
   bool has_step = schedule.first(step);
   if (has_step) {
     load_q_block(step.q_block, 0);
@@ -131,7 +140,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const float block_keep_scale = Dropout ? dropout_keep_scale(problem.dropout.probability) : 1.f;
 
   for (int buffer = 0; has_step; buffer ^= 1) {
-    Step next = step;
+    auto next = step;
     const bool has_next = schedule.next(next);
     const int q_begin = step.q_block * kBlockM;
     const int valid_rows = min(kBlockM, seqlen_q - q_begin);

@@ -10,6 +10,14 @@
 //
 // The kernel walks the steps with first() / next(), one step ahead of its work, so it knows
 // which Q block to prefetch and when the K/V block changes. Host-testable.
+//
+// Which query blocks each K/V block visits is the part of the schedule that dense and
+// block-sparse attention do differently, so the kernel takes it as a parameter, a small struct
+// passed by value (a query-block walk) that gives each CTA its schedule:
+//   schedule<BlockM, BlockN>(band, variant, batch, head, seqlen_q, seqlen_k)
+// returning an object with first(step) / next(step) and a `Step` type holding at least
+// q_block, kv_block and tile_class. BandQueryBlocks below is the dense walk (StepSchedule);
+// fa1_block_mask_schedule.cuh has the block-sparse one.
 
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"
@@ -25,6 +33,8 @@ struct Step {
 template <int BlockM, int BlockN, class Variant>
 class StepSchedule {
  public:
+  using Step = fa1::Step;
+
   ATTNKIT_HOST_DEVICE StepSchedule(const BandMask& band, const Variant& variant, int batch, int head, int seqlen_q,
                                    int seqlen_k)
       : band_(band), variant_(variant), batch_(batch), head_(head), seqlen_q_(seqlen_q), seqlen_k_(seqlen_k) {
@@ -81,6 +91,16 @@ class StepSchedule {
   int batch_, head_;
   int seqlen_q_, seqlen_k_;
   int kv_begin_, kv_end_;  // the K/V blocks any query keeps a key of
+};
+
+// The dense query-block walk: every tile the band and the variant's classify keep.
+struct BandQueryBlocks {
+  template <int BlockM, int BlockN, class Variant>
+  ATTNKIT_HOST_DEVICE StepSchedule<BlockM, BlockN, Variant> schedule(const BandMask& band, const Variant& variant,
+                                                                     int batch, int head, int seqlen_q,
+                                                                     int seqlen_k) const {
+    return {band, variant, batch, head, seqlen_q, seqlen_k};
+  }
 };
 
 }  // namespace attnkit::fa1

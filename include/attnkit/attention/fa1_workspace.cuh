@@ -8,6 +8,11 @@
 // Rows are (batch · heads_q + head) · seqlen_q + row, seqlen_q being the longest sequence for
 // varlen, so each (batch, head) owns one contiguous range.
 //
+// A row that kept no key (masked out, or reached by no tile of a block-sparse walk) ends with
+// m = −∞, ℓ = 0, as the kernel initialized it. Readers must take ℓ = 0 as "no key", never look
+// at m alone: the finalize writes LSE = −∞ for it, and fa1::backward (RowMaxAndSum) makes its
+// P zero, whether or not its own walk visits the row.
+//
 // forward_workspace_bytes() says how much; pass a buffer of at least that many bytes (256-byte
 // aligned) to fa1::forward, or none to have it taken from the stream-ordered allocator
 // (cudaMallocAsync) for the call.
