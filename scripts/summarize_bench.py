@@ -17,9 +17,11 @@ def load_attnkit(folder):
         except (OSError, ValueError):  # a filter that selected nothing leaves an empty file
             continue
         for b in data.get("benchmarks", []):
-            if "TFLOPS" not in b or b.get("error_occurred"):
-                continue
+            if "TFLOPS" not in b or "head_dim" not in b or b.get("error_occurred"):
+                continue  # not a grid point (e.g. the block-mask builders' timings)
             kernel = b["name"].split("/")[0]
+            if "density" in b:  # block-sparse rows: sparse_table.py reports them
+                continue
             key = (kernel, int(b["head_dim"]), bool(b["causal"]), int(b["seqlen"]))
             rows[key] = b["TFLOPS"]
     return rows
