@@ -137,18 +137,21 @@ inline constexpr int kCompactThreads = 256;
 // classes[(r / rows_per_entry) * entry_stride + (r % rows_per_entry) * row_step + c * cell_step].
 // Writes each full (partial) cell's position c at its rank among the row's full (partial)
 // cells, and the two counts. Flags are scanned packed in one int: full in the low 16 bits,
-// partial in the high 16 (a chunk has at most kCompactThreads of each, so no carry crosses).
-__global__ void __launch_bounds__(kCompactThreads)
+// partial in the high 16 (a chunk has at most Threads of each, so no carry crosses).
+// (The kernels of this header are templates so that a program including it in several
+// translation units links: a plain __global__ function would be defined in each.)
+template <int Threads>
+__global__ void __launch_bounds__(Threads)
     compact_block_rows_kernel(const uint8_t* classes, int rows_per_entry, int64_t entry_stride, int64_t row_step,
                               int64_t cell_step, int length, int* full_counts, int* full_indices,
                               int* partial_counts, int* partial_indices) {
-  using Scan = cub::BlockScan<int, kCompactThreads>;
+  using Scan = cub::BlockScan<int, Threads>;
   __shared__ typename Scan::TempStorage scan_storage;
   const int row = blockIdx.x;
   const uint8_t* row_classes =
       classes + (row / rows_per_entry) * entry_stride + int64_t(row % rows_per_entry) * row_step;
   int full_total = 0, partial_total = 0;
-  for (int chunk = 0; chunk < length; chunk += kCompactThreads) {
+  for (int chunk = 0; chunk < length; chunk += Threads) {
     const int cell = chunk + int(threadIdx.x);
     const int c = cell < length ? row_classes[cell * cell_step] : int(TileClass::skip);
     const int flags = (c == int(TileClass::full) ? 1 : 0) | (c == int(TileClass::partial) ? 1 << 16 : 0);
@@ -188,7 +191,8 @@ __global__ void __launch_bounds__(256)
         uint8_t(!any_kept ? TileClass::skip : any_dropped ? TileClass::partial : TileClass::full);
 }
 
-__global__ void dense_to_classes_kernel(const bool* kept, std::size_t cells, uint8_t* classes) {
+template <class Flag>
+__global__ void dense_to_classes_kernel(const Flag* kept, std::size_t cells, uint8_t* classes) {
   const std::size_t cell = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (cell < cells) classes[cell] = uint8_t(kept[cell] ? TileClass::full : TileClass::skip);
 }
@@ -206,11 +210,11 @@ inline DeviceBlockMask build_block_mask(const uint8_t* classes, int batches, int
   const int entries = batches * heads;
   const int64_t entry_cells = int64_t(q_blocks) * kv_blocks;
   // Forward lists: row (entry, i) walks j; transposed: row (entry, j) walks i.
-  detail::compact_block_rows_kernel<<<entries * q_blocks, detail::kCompactThreads, 0, stream>>>(
+  detail::compact_block_rows_kernel<detail::kCompactThreads><<<entries * q_blocks, detail::kCompactThreads, 0, stream>>>(
       classes, q_blocks, entry_cells, kv_blocks, 1, kv_blocks, const_cast<int*>(v.full_counts),
       const_cast<int*>(v.full_indices), const_cast<int*>(v.partial_counts), const_cast<int*>(v.partial_indices));
   ATTNKIT_CHECK_LAUNCH();
-  detail::compact_block_rows_kernel<<<entries * kv_blocks, detail::kCompactThreads, 0, stream>>>(
+  detail::compact_block_rows_kernel<detail::kCompactThreads><<<entries * kv_blocks, detail::kCompactThreads, 0, stream>>>(
       classes, kv_blocks, entry_cells, 1, kv_blocks, q_blocks, const_cast<int*>(v.full_q_counts),
       const_cast<int*>(v.full_q_indices), const_cast<int*>(v.partial_q_counts),
       const_cast<int*>(v.partial_q_indices));
