@@ -1,8 +1,10 @@
-// attnkit quick start: causal attention forward on random bf16 data through the runtime-dispatch
-// API (attnkit/dispatch.cuh), checked against the float64 CPU reference, then timed.
+// attnkit quick start: causal attention forward and backward on random bf16 data through the
+// runtime-dispatch API (attnkit/dispatch.cuh, attnkit/dispatch_backward.cuh), checked against
+// the float64 CPU reference, then timed.
 //
-// Exits 0 when the result matches, 1 when it does not, 77 when there is no GPU to run on.
+// Exits 0 when the results match, 1 when they do not, 77 when there is no GPU to run on.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -10,10 +12,67 @@
 #include <cuda_runtime_api.h>
 
 #include <attnkit/dispatch.cuh>
+#include <attnkit/dispatch_backward.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
 #include <attnkit/reference/host_tensor.cuh>
 
 using attnkit::bfloat16_t;
+
+namespace {
+
+// Rounds `values` to bf16 in place, so the reference sees exactly what the GPU sees.
+std::vector<bfloat16_t> to_bf16(std::vector<double>& values) {
+  std::vector<bfloat16_t> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    out[i] = attnkit::from_float<bfloat16_t>(static_cast<float>(values[i]));
+    values[i] = attnkit::to_float(out[i]);
+  }
+  return out;
+}
+
+bfloat16_t* device_buffer(size_t count) {
+  bfloat16_t* device = nullptr;
+  ATTNKIT_CUDA_CHECK(cudaMalloc(&device, count * sizeof(bfloat16_t)));
+  return device;
+}
+
+bfloat16_t* upload(const std::vector<bfloat16_t>& host) {
+  bfloat16_t* device = device_buffer(host.size());
+  ATTNKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
+  return device;
+}
+
+std::vector<double> download(const bfloat16_t* device, size_t count) {
+  std::vector<bfloat16_t> host(count);
+  ATTNKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(bfloat16_t), cudaMemcpyDeviceToHost));
+  std::vector<double> values(count);
+  for (size_t i = 0; i < count; ++i) values[i] = attnkit::to_float(host[i]);
+  return values;
+}
+
+// max |actual − expected| relative to max(1, max |expected|).
+double relative_error(const std::vector<double>& actual, const std::vector<double>& expected) {
+  return attnkit::reference::max_abs_diff(actual, expected) / std::max(1.0, attnkit::reference::max_abs(expected));
+}
+
+// Milliseconds per call of `step`, averaged over `repeats` calls.
+template <class Step>
+float time_ms(int repeats, Step&& step) {
+  cudaEvent_t start, stop;
+  ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
+  ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
+  ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
+  for (int i = 0; i < repeats; ++i) step();
+  ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
+  ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
+  float milliseconds = 0.f;
+  ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return milliseconds / repeats;
+}
+
+}  // namespace
 
 int main() {
   int devices = 0;
@@ -23,74 +82,65 @@ int main() {
   }
 
   // Shapes: batch 2, 16 query heads sharing 4 K/V heads (GQA), 2048 tokens, head dim 128.
-  const int batch = 2, heads_q = 16, heads_kv = 4, seqlen = 2048, head_dim = 128;
+  constexpr int kHeadDim = 128;
+  const int batch = 2, heads_q = 16, heads_kv = 4, seqlen = 2048;
   const attnkit::BandMask mask = attnkit::BandMask::causal();
 
-  // Random inputs in BSHD layout, rounded to bf16 so the reference sees exactly the same values.
-  const auto shape = attnkit::reference::Shape::dense(batch, heads_q, heads_kv, seqlen, seqlen, head_dim, mask);
+  // Random inputs and output gradient in BSHD layout (the reference's packed order), rounded to bf16.
+  const auto shape = attnkit::reference::Shape::dense(batch, heads_q, heads_kv, seqlen, seqlen, kHeadDim, mask);
   std::vector<double> q = attnkit::reference::random_normal(shape.q_size(), 1);
   std::vector<double> k = attnkit::reference::random_normal(shape.kv_size(), 2);
   std::vector<double> v = attnkit::reference::random_normal(shape.kv_size(), 3);
-  auto to_bf16 = [](std::vector<double>& values) {
-    std::vector<bfloat16_t> out(values.size());
-    for (size_t i = 0; i < values.size(); ++i) {
-      out[i] = attnkit::from_float<bfloat16_t>(static_cast<float>(values[i]));
-      values[i] = attnkit::to_float(out[i]);
-    }
-    return out;
-  };
-  const std::vector<bfloat16_t> q_host = to_bf16(q), k_host = to_bf16(k), v_host = to_bf16(v);
-
-  bfloat16_t *q_dev, *k_dev, *v_dev, *o_dev;
-  float* lse_dev;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&q_dev, q_host.size() * sizeof(bfloat16_t)));
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&k_dev, k_host.size() * sizeof(bfloat16_t)));
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&v_dev, v_host.size() * sizeof(bfloat16_t)));
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&o_dev, q_host.size() * sizeof(bfloat16_t)));
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&lse_dev, size_t(batch) * heads_q * seqlen * sizeof(float)));
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(q_dev, q_host.data(), q_host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(k_dev, k_host.data(), k_host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(v_dev, v_host.data(), v_host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
+  std::vector<double> d_out = attnkit::reference::random_normal(shape.q_size(), 4);
+  bfloat16_t *q_dev = upload(to_bf16(q)), *k_dev = upload(to_bf16(k)), *v_dev = upload(to_bf16(v));
+  bfloat16_t* d_out_dev = upload(to_bf16(d_out));
+  bfloat16_t* o_dev = device_buffer(shape.q_size());
+  bfloat16_t *dq_dev = device_buffer(shape.q_size()), *dk_dev = device_buffer(shape.kv_size()),
+             *dv_dev = device_buffer(shape.kv_size());
+  float* lse_dev = nullptr;  // the forward's log-sum-exp: the backward recomputes P from it
+  ATTNKIT_CUDA_CHECK(cudaMalloc(&lse_dev, shape.lse_size() * sizeof(float)));
 
   // The problem: pointers, shapes, strides (BSHD), mask. softmax_scale 0 means 1/sqrt(d).
   attnkit::AttentionProblem problem = attnkit::make_bshd_problem(
-      attnkit::DType::bf16, batch, heads_q, heads_kv, seqlen, seqlen, head_dim, q_dev, k_dev, v_dev, o_dev, lse_dev);
+      attnkit::DType::bf16, batch, heads_q, heads_kv, seqlen, seqlen, kHeadDim, q_dev, k_dev, v_dev, o_dev, lse_dev);
   problem.band = mask;
+  // dO read, dQ, dK, dV written, each with the strides of the tensor it belongs to.
+  const attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_out_dev, dq_dev, dk_dev, dv_dev);
 
-  attnkit::forward(problem);  // throws attnkit::error on a bad problem
+  // Dispatch on the problem's dtype and head dim at run time. The lists instantiate head dim 128
+  // only; attnkit::forward / attnkit::backward would build all six. Both throw attnkit::error
+  // on a bad problem (a head dim not listed included).
+  auto forward = [&] { attnkit::forward_for<kHeadDim>(problem); };
+  auto backward = [&] { attnkit::backward_for<kHeadDim>(problem, grads); };
+  forward();
+  backward();
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
 
-  // Check against the float64 reference.
-  std::vector<bfloat16_t> o_host(q_host.size());
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(o_host.data(), o_dev, o_host.size() * sizeof(bfloat16_t), cudaMemcpyDeviceToHost));
-  std::vector<double> o(o_host.size());
-  for (size_t i = 0; i < o.size(); ++i) o[i] = attnkit::to_float(o_host[i]);
+  // Check against the float64 reference (threads over the CPU's cores; a few seconds).
   const attnkit::reference::ForwardResult expected = attnkit::reference::forward(shape, q, k, v);
-  const double error = attnkit::reference::max_abs_diff(o, expected.o);
-  std::printf("max |O - O_reference| = %.3g (bf16 output)\n", error);
+  const attnkit::reference::BackwardResult expected_grads = attnkit::reference::backward(shape, q, k, v, d_out);
+  const double errors[] = {relative_error(download(o_dev, shape.q_size()), expected.o),
+                           relative_error(download(dq_dev, shape.q_size()), expected_grads.dq),
+                           relative_error(download(dk_dev, shape.kv_size()), expected_grads.dk),
+                           relative_error(download(dv_dev, shape.kv_size()), expected_grads.dv)};
+  std::printf("relative max error: O %.2e, dQ %.2e, dK %.2e, dV %.2e (bf16)\n", errors[0], errors[1], errors[2],
+              errors[3]);
 
-  // Time it.
-  cudaEvent_t start, stop;
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
-  const int repeats = 20;
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
-  for (int i = 0; i < repeats; ++i) attnkit::forward(problem);
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
-  ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
-  float milliseconds = 0.f;
-  ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-  milliseconds /= repeats;
-  const double flops = 4.0 * batch * heads_q * double(seqlen) * seqlen * head_dim / 2;  // causal: half
-  std::printf("forward: %.3f ms, %.1f TFLOP/s (b=%d hq=%d hkv=%d s=%d d=%d causal bf16)\n", milliseconds,
-              flops / (milliseconds * 1e-3) / 1e12, batch, heads_q, heads_kv, seqlen, head_dim);
+  // Time each pass. FLOPs: 4·b·h·s²·d for the forward's two GEMMs, halved by the causal mask;
+  // the backward's five GEMMs are 2.5 times that.
+  const float forward_ms = time_ms(20, forward);
+  const float backward_ms = time_ms(20, backward);
+  const double forward_flops = 4.0 * batch * heads_q * double(seqlen) * seqlen * kHeadDim / 2;
+  const double backward_flops = 2.5 * forward_flops;
+  std::printf("b=%d hq=%d hkv=%d s=%d d=%d causal bf16\n", batch, heads_q, heads_kv, seqlen, kHeadDim);
+  std::printf("forward:  %.3f ms, %.1f TFLOP/s\n", forward_ms, forward_flops / (forward_ms * 1e-3) / 1e12);
+  std::printf("backward: %.3f ms, %.1f TFLOP/s\n", backward_ms, backward_flops / (backward_ms * 1e-3) / 1e12);
 
-  cudaFree(q_dev);
-  cudaFree(k_dev);
-  cudaFree(v_dev);
-  cudaFree(o_dev);
-  cudaFree(lse_dev);
-  const bool ok = error < 2e-2 && std::isfinite(error);
+  for (void* buffer : {(void*)q_dev, (void*)k_dev, (void*)v_dev, (void*)d_out_dev, (void*)o_dev, (void*)dq_dev,
+                       (void*)dk_dev, (void*)dv_dev, (void*)lse_dev})
+    cudaFree(buffer);
+  // bf16 outputs: one rounding is ~4e-3 relative; the kernels stay within a few of them.
+  const bool ok = std::all_of(std::begin(errors), std::end(errors), [](double e) { return std::isfinite(e) && e < 2e-2; });
   std::printf("%s\n", ok ? "quickstart: OK" : "quickstart: MISMATCH");
   return ok ? 0 : 1;
 }

@@ -1,23 +1,74 @@
 #pragma once
-// Runtime dispatch: one call for every supported (element type, head dim), for users who pick
-// shapes at run time. On a compute capability 9.0 GPU the Hopper kernel (hopper/forward.cuh)
-// runs the problems it supports (head dims 64, 128, 256 without dropout; varlen with
-// total_q/total_k set); everything else runs the FA2 kernel for sm_80+. Including this header
-// instantiates every FA2 forward kernel (12) and the Hopper ones (10): include it in one
-// translation unit of your program and call from there.
+// Runtime dispatch of the forward: one call for every supported (element type, head dim), for
+// users who pick shapes at run time. On a compute capability 9.0 GPU the Hopper kernel
+// (hopper/forward.cuh) runs the problems it supports (head dims 64, 128, 256 without dropout;
+// varlen with total_q/total_k set); everything else runs the FA2 kernel for sm_80+.
 //
 //   attnkit::AttentionProblem problem = attnkit::make_bshd_problem(...);
 //   problem.band = attnkit::BandMask::causal();
-//   attnkit::forward(problem, stream);
+//   attnkit::forward(problem, stream);            // every head dim: 24 FA2 + 10 Hopper kernels
+//   attnkit::forward_for<64, 128>(problem);       // only these: 8 FA2 + 8 Hopper kernels
+//
+// Compile time: kernels are instantiated where these functions are called, not where the
+// header is included. attnkit::forward instantiates all of them, for every architecture the
+// unit is built for; forward_for<...> only the head dims listed, and throws attnkit::error
+// naming the head dim for a problem with any other. Call either from one translation unit of
+// your program. The backward's dispatch is in dispatch_backward.cuh.
+
+#include <sstream>
+#include <string>
+#include <type_traits>
 
 #include <cuda_runtime_api.h>
 
 #include "attention/fa2_forward.cuh"
+#include "attention/validate.cuh"
 #include "hopper/forward.cuh"
 
 namespace attnkit {
 
 namespace detail {
+
+constexpr bool is_dispatch_head_dim(int head_dim) {
+  for (int supported : kSupportedHeadDims)
+    if (head_dim == supported) return true;
+  return false;
+}
+
+// "64, 128" for <64, 128>.
+template <int... HeadDims>
+std::string head_dim_list() {
+  std::string list;
+  ((list += (list.empty() ? "" : ", ") + std::to_string(HeadDims)), ...);
+  return list;
+}
+
+// Throws for a head dim that has no kernel in this dispatch: unsupported by attnkit, or left
+// out of the `api<HeadDims...>` list.
+template <int... HeadDims>
+[[noreturn]] void fail_unlisted_head_dim(const char* api, int head_dim) {
+  require_supported_head_dim(head_dim);
+  fail("head_dim = ", head_dim, " has no kernel in this program: attnkit::", api, "<", head_dim_list<HeadDims...>(),
+       "> instantiates only those head dims (add ", head_dim, " to the list)");
+}
+
+// Calls `run(std::integral_constant<int, d>{})` for the d of HeadDims equal to head_dim; false
+// when there is none.
+template <int... HeadDims, class Run>
+bool run_for_head_dim(int head_dim, Run&& run) {
+  return ((head_dim == HeadDims && (run(std::integral_constant<int, HeadDims>{}), true)) || ...);
+}
+
+template <class Run>
+void run_for_dtype(DType dtype, Run&& run) {
+  switch (dtype) {
+    case DType::f16: return run(half_t{});
+    case DType::bf16: return run(bfloat16_t{});
+  }
+  fail("dtype ", static_cast<int>(dtype), " is not one of f16 (", static_cast<int>(DType::f16), "), bf16 (",
+       static_cast<int>(DType::bf16), ")");
+}
+
 inline bool runs_on_hopper(const AttentionProblem& problem) {
   if (!hopper::supports_problem(problem)) return false;
   int device = 0;
@@ -25,37 +76,40 @@ inline bool runs_on_hopper(const AttentionProblem& problem) {
   return hopper::device_supports_forward(device);
 }
 
-template <class Element>
-void forward_for_head_dim(const AttentionProblem& problem, cudaStream_t stream) {
-  const bool hopper = runs_on_hopper(problem);
-  switch (problem.head_dim) {
-    case 32: return fa2::forward<Element, 32>(problem, NoVariant{}, stream);
-    case 64:
-      if (hopper) return hopper::forward<Element, 64>(problem, NoVariant{}, stream);
-      return fa2::forward<Element, 64>(problem, NoVariant{}, stream);
-    case 96: return fa2::forward<Element, 96>(problem, NoVariant{}, stream);
-    case 128:
-      if (hopper) return hopper::forward<Element, 128>(problem, NoVariant{}, stream);
-      return fa2::forward<Element, 128>(problem, NoVariant{}, stream);
-    case 192: return fa2::forward<Element, 192>(problem, NoVariant{}, stream);
-    case 256:
-      if (hopper) return hopper::forward<Element, 256>(problem, NoVariant{}, stream);
-      return fa2::forward<Element, 256>(problem, NoVariant{}, stream);
-    default:
-      require_supported_head_dim(problem.head_dim);  // throws, naming the head dim
-      fail("head_dim = ", problem.head_dim, " has no kernel in dispatch.cuh");
+// The head dims hopper::forward has configs for (hopper/forward_config.cuh).
+constexpr bool has_hopper_forward(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+
+template <class Element, int HeadDim>
+void forward_typed(const AttentionProblem& problem, cudaStream_t stream) {
+  if constexpr (has_hopper_forward(HeadDim)) {
+    if (runs_on_hopper(problem)) return hopper::forward<Element, HeadDim>(problem, NoVariant{}, stream);
   }
+  fa2::forward<Element, HeadDim>(problem, NoVariant{}, stream);
 }
+
 }  // namespace detail
 
 // Attention forward: O (and LSE when problem.lse is set) from Q, K, V, with the problem's
-// band mask (causal / sliding window), GQA, varlen and softmax scale.
-inline void forward(const AttentionProblem& problem, cudaStream_t stream = nullptr) {
-  switch (problem.dtype) {
-    case DType::f16: return detail::forward_for_head_dim<half_t>(problem, stream);
-    case DType::bf16: return detail::forward_for_head_dim<bfloat16_t>(problem, stream);
-  }
-  detail::fail("unknown dtype ", static_cast<int>(problem.dtype));
+// band mask (causal / sliding window), GQA, varlen, dropout and softmax scale, for the head
+// dims listed (each one of 32, 64, 96, 128, 192, 256).
+template <int... HeadDims>
+void forward_for(const AttentionProblem& problem, cudaStream_t stream = nullptr) {
+  static_assert(sizeof...(HeadDims) > 0, "list the head dims to instantiate: attnkit::forward_for<128>(...)");
+  static_assert((detail::is_dispatch_head_dim(HeadDims) && ...),
+                "forward_for: every head dim listed must be one of 32, 64, 96, 128, 192, 256");
+  const bool ran = detail::run_for_head_dim<HeadDims...>(problem.head_dim, [&](auto head_dim) {
+    detail::run_for_dtype(problem.dtype, [&](auto element) {
+      detail::forward_typed<decltype(element), decltype(head_dim)::value>(problem, stream);
+    });
+  });
+  if (!ran) detail::fail_unlisted_head_dim<HeadDims...>("forward_for", problem.head_dim);
+}
+
+// Every head dim. A template (called without template arguments) only so that its kernels are
+// instantiated in the units that call it, not in every unit that includes this header.
+template <class = void>
+void forward(const AttentionProblem& problem, cudaStream_t stream = nullptr) {
+  forward_for<32, 64, 96, 128, 192, 256>(problem, stream);
 }
 
 }  // namespace attnkit

@@ -1,0 +1,46 @@
+#pragma once
+// Runtime dispatch of the backward: one call for every supported (element type, head dim), the
+// counterpart of attnkit::forward (dispatch.cuh). The FA2 backward (attention/fa2_backward.cuh)
+// runs everywhere, after either forward.
+//
+//   attnkit::forward(problem, stream);                        // O and LSE (problem.lse set)
+//   attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_o, d_q, d_k, d_v);
+//   attnkit::backward(problem, grads, stream);                // every head dim: 72 kernels
+//   attnkit::backward_for<128>(problem, grads, stream);       // only 128: 12 kernels
+//
+// `problem` must be the forward's (its O, LSE, dropout seed and offset). Compile time: as in
+// dispatch.cuh, kernels are instantiated where these are called. Each head dim is, per dtype,
+// a main kernel for each of (dropout, deterministic) plus a preprocess and a postprocess, the
+// heaviest code in the library; attnkit::backward builds all six head dims, backward_for<...>
+// only those listed and throws attnkit::error naming the head dim for a problem with another.
+// Forward-only programs include dispatch.cuh alone and pay nothing for this.
+
+#include <cuda_runtime_api.h>
+
+#include "attention/backward_problem.cuh"
+#include "attention/fa2_backward.cuh"
+#include "dispatch.cuh"
+
+namespace attnkit {
+
+// dQ, dK, dV from grads.d_o for the head dims listed (each one of 32, 64, 96, 128, 192, 256).
+template <int... HeadDims>
+void backward_for(const AttentionProblem& problem, const BackwardGradients& grads, cudaStream_t stream = nullptr) {
+  static_assert(sizeof...(HeadDims) > 0, "list the head dims to instantiate: attnkit::backward_for<128>(...)");
+  static_assert((detail::is_dispatch_head_dim(HeadDims) && ...),
+                "backward_for: every head dim listed must be one of 32, 64, 96, 128, 192, 256");
+  const bool ran = detail::run_for_head_dim<HeadDims...>(problem.head_dim, [&](auto head_dim) {
+    detail::run_for_dtype(problem.dtype, [&](auto element) {
+      fa2::backward<decltype(element), decltype(head_dim)::value>(problem, grads, NoVariant{}, stream);
+    });
+  });
+  if (!ran) detail::fail_unlisted_head_dim<HeadDims...>("backward_for", problem.head_dim);
+}
+
+// Every head dim; a template for the same reason as attnkit::forward.
+template <class = void>
+void backward(const AttentionProblem& problem, const BackwardGradients& grads, cudaStream_t stream = nullptr) {
+  backward_for<32, 64, 96, 128, 192, 256>(problem, grads, stream);
+}
+
+}  // namespace attnkit
