@@ -19,8 +19,12 @@ FLEX_NAMES = {"causal": "causal", "window1024": "window1024", "local+global": "l
 
 
 def load(folder):
-    with open(os.path.join(folder, "bench_block_sparse.json")) as f:
-        bench = [b for b in json.load(f)["benchmarks"] if not b.get("error_occurred")]
+    bench = []
+    for name in ["bench_block_sparse.json", "bench_block_sparse_backward.json"]:
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                bench += [b for b in json.load(f)["benchmarks"] if not b.get("error_occurred")]
     for b in bench:
         b["name"] = b["name"].removesuffix("/manual_time")
     flex = {}

@@ -1,15 +1,19 @@
-"""attnkit from PyTorch: flash-attn's function signatures over attnkit's kernels.
+"""attnkit from PyTorch: flash-attn's function signatures over attnkit's kernels, and
+block-sparse attention over masks built on the GPU.
 
     import attnkit_torch
     out = attnkit_torch.flash_attn_func(q, k, v, causal=True)          # (batch, seqlen, heads, head_dim)
     out = attnkit_torch.flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k,
                                                max_seqlen_q, max_seqlen_k, causal=True)
+    mask = attnkit_torch.create_block_mask("sliding_window", 8192, window=1024)
+    out = attnkit_torch.attention(q, k, v, block_mask=mask)            # (batch, heads, seqlen, head_dim)
 
 Arguments, shapes and return values follow the flash-attn package (2.x): fp16/bf16 CUDA
 tensors, GQA/MQA when k, v have fewer heads, sliding windows (window_size), soft-capping,
 ALiBi (slopes of shape (nheads,)), dropout, a deterministic backward. Autograd gives dq, dk, dv.
 On an sm_90 GPU the forward runs attnkit's Hopper kernel where it can (no dropout); everything
-else runs the FA2 kernels.
+else runs the FA2 kernels. attention (block_sparse.py) takes flex-attention's layout and a
+BlockMask from create_block_mask.
 
 The extension compiles on first import (torch.utils.cpp_extension.load, ninja) into
 ATTNKIT_TORCH_BUILD_DIR (default: build/ next to this file), for the head dims in
@@ -22,7 +26,8 @@ import os
 import torch
 from torch.utils import cpp_extension
 
-__all__ = ["flash_attn_func", "flash_attn_varlen_func", "built_head_dims"]
+__all__ = ["flash_attn_func", "flash_attn_varlen_func", "built_head_dims", "BlockMask", "create_block_mask",
+           "attention"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _INCLUDE = os.path.normpath(os.path.join(_HERE, "..", "..", "..", "include"))  # attnkit's headers
@@ -41,15 +46,20 @@ def _load():
         major, minor = torch.cuda.get_device_capability()
         # The Hopper kernels use wgmma and setmaxnreg: sm_90a, not plain sm_90.
         os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0a" if (major, minor) == (9, 0) else f"{major}.{minor}"
-    sources = [os.path.join(_HERE, "csrc", "binding.cpp")]
+    sources = [os.path.join(_HERE, "csrc", "binding.cpp"), os.path.join(_HERE, "csrc", "block_masks.cu")]
+    # One unit per (head dim, score mod) for the dense kernels and one for the block-sparse ones,
+    # so that ninja compiles them in parallel.
+    units = [("kernels", "kernels.cuh", "ATTNKIT_TORCH_REGISTER"),
+             ("sparse", "block_sparse.cuh", "ATTNKIT_TORCH_REGISTER_SPARSE")]
     for d in head_dims:
         for mod in _SCORE_MODS:
-            path = os.path.join(build_dir, f"kernels_d{d}_{mod}.cu")
-            text = f'#include "kernels.cuh"\nATTNKIT_TORCH_REGISTER({d}, {mod})\n'
-            if not os.path.exists(path) or open(path).read() != text:  # unchanged files keep ninja's cache
-                with open(path, "w") as f:
-                    f.write(text)
-            sources.append(path)
+            for prefix, header, register in units:
+                path = os.path.join(build_dir, f"{prefix}_d{d}_{mod}.cu")
+                text = f'#include "{header}"\n{register}({d}, {mod})\n'
+                if not os.path.exists(path) or open(path).read() != text:  # unchanged files keep ninja's cache
+                    with open(path, "w") as f:
+                        f.write(text)
+                sources.append(path)
     _ext = cpp_extension.load(
         name="attnkit_torch_ext",
         sources=sources,
@@ -119,3 +129,6 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     out, lse = _Attention.apply(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
                                 softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic)
     return (out, lse, None) if return_attn_probs else out
+
+
+from .block_sparse import BlockMask, attention, create_block_mask  # noqa: E402  (uses _load, _Attention)

@@ -1,6 +1,7 @@
 // The torch side of the extension: tensor checks, the AttentionProblem built from tensor
-// strides, the current CUDA stream, and the kernels from the registry (kernels.h). Every
-// attnkit::error reaches Python as a RuntimeError with attnkit's message.
+// strides, the current CUDA stream, and the kernels from the registries (kernels.h, and
+// block_sparse.h for the block-sparse entry and its masks). Every attnkit::error reaches
+// Python as a RuntimeError with attnkit's message.
 
 #include <optional>
 #include <sstream>
@@ -12,35 +13,82 @@
 #include <torch/extension.h>
 
 #include <attnkit/attention/validate.cuh>
+#include <attnkit/attention/validate_block_mask.cuh>
+#include <attnkit/core/math.cuh>
 
+#include "block_sparse.h"
 #include "kernels.h"
 
 namespace attnkit_torch {
+
+namespace {
+
+// Messages for TORCH_CHECK, with numbers, shapes and dtypes formatted by attnkit's
+// snprintf-based append_part (core/error.cuh) instead of std::ostream: in some interpreters
+// an extension that streams a number through std::ostream crashes (the process's C++ runtime
+// is not the one the extension was compiled against), which would turn every error into a
+// segmentation fault.
+void append(std::string& out, const at::IntArrayRef& shape) {
+  out += "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  out += "]";
+}
+void append(std::string& out, const at::ScalarType& type) { out += c10::toString(type); }
+template <class T>
+void append(std::string& out, const T& value) {
+  attnkit::detail::append_part(out, value);
+}
+template <class... Parts>
+std::string message(const Parts&... parts) {
+  std::string out;
+  (append(out, parts), ...);
+  return out;
+}
+
+}  // namespace
+
+// TORCH_CHECK with its message built by message() above (only when the check fails).
+#define ATTNKIT_TORCH_CHECK(condition, ...) TORCH_CHECK(condition, message(__VA_ARGS__))
+
 
 std::map<std::pair<int, int>, Kernels>& registry() {
   static std::map<std::pair<int, int>, Kernels> kernels;
   return kernels;
 }
 
+std::map<std::pair<int, int>, SparseKernels>& sparse_registry() {
+  static std::map<std::pair<int, int>, SparseKernels> kernels;
+  return kernels;
+}
+
 namespace {
 
-const Kernels& kernels_for(int head_dim, ScoreModKind kind) {
-  const auto found = registry().find({head_dim, static_cast<int>(kind)});
-  if (found == registry().end()) {
-    std::ostringstream built;
-    for (const auto& [key, unused] : registry())
-      if (key.second == static_cast<int>(kind)) built << " " << key.first;
-    TORCH_CHECK(false, "attnkit_torch: head_dim = ", head_dim, " is not built into this extension (built:",
-                built.str(), "); set ATTNKIT_TORCH_HEAD_DIMS before the first import to build it");
+template <class Registry>
+const typename Registry::mapped_type& lookup(const Registry& registry, int head_dim, ScoreModKind kind) {
+  const auto found = registry.find({head_dim, static_cast<int>(kind)});
+  if (found == registry.end()) {
+    // std::to_string, not a stream: see attnkit's error.cuh on formatting numbers in an extension.
+    std::string built;
+    for (const auto& [key, unused] : registry)
+      if (key.second == static_cast<int>(kind)) built += " " + std::to_string(key.first);
+    ATTNKIT_TORCH_CHECK(false, "attnkit_torch: head_dim = ", head_dim,
+                " is not built into this extension (built:", built,
+                "); set ATTNKIT_TORCH_HEAD_DIMS before the first import to build it");
   }
   return found->second;
 }
 
-// Runs `launch`, handing attnkit's errors (attnkit::error, a std::runtime_error) to Python as
-// torch's c10::Error (a RuntimeError there). Measured on the H200 machine with PyTorch 2.11: an
-// attnkit::error thrown inside the nvcc-compiled kernel units crashed the interpreter, while
-// errors raised in this file reach Python; so make_problem runs attnkit's validation here, and
-// what the kernel units can still throw (an allocation or launch failure) remains a crash.
+const Kernels& kernels_for(int head_dim, ScoreModKind kind) { return lookup(registry(), head_dim, kind); }
+const SparseKernels& sparse_kernels_for(int head_dim, ScoreModKind kind) {
+  return lookup(sparse_registry(), head_dim, kind);
+}
+
+// Runs `launch`, host code of this file, handing attnkit's errors (attnkit::error, a
+// std::runtime_error) to Python as torch's c10::Error (a RuntimeError there). attnkit's checks
+// of a problem (validate_problem, and the block-mask checks below) run here, before any kernel
+// unit is called: on the H200 machine with PyTorch 2.11 an attnkit::error let out of an
+// nvcc-compiled kernel unit crashed the interpreter. The kernel units catch what they still
+// throw (an allocation or launch failure) themselves and report it through a LaunchStatus.
 template <class Launch>
 void run(Launch&& launch) {
   try {
@@ -48,16 +96,19 @@ void run(Launch&& launch) {
   } catch (const c10::Error&) {
     throw;
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, e.what());
+    ATTNKIT_TORCH_CHECK(false, e.what());
   }
 }
 
+// Raises what a kernel unit reported.
+void raise_if_failed(const LaunchStatus& status) { ATTNKIT_TORCH_CHECK(!status.failed, status.message); }
+
 void check_input(const at::Tensor& t, const char* name, int64_t dims) {
-  TORCH_CHECK(t.is_cuda(), "attnkit_torch: ", name, " must be a CUDA tensor");
-  TORCH_CHECK(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, "attnkit_torch: ", name,
+  ATTNKIT_TORCH_CHECK(t.is_cuda(), "attnkit_torch: ", name, " must be a CUDA tensor");
+  ATTNKIT_TORCH_CHECK(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, "attnkit_torch: ", name,
               " has dtype ", t.scalar_type(), "; float16 and bfloat16 are supported");
-  TORCH_CHECK(t.dim() == dims, "attnkit_torch: ", name, " must have ", dims, " dimensions, got shape ", t.sizes());
-  TORCH_CHECK(t.stride(-1) == 1, "attnkit_torch: ", name, " must be contiguous in its last (head_dim) dimension");
+  ATTNKIT_TORCH_CHECK(t.dim() == dims, "attnkit_torch: ", name, " must have ", dims, " dimensions, got shape ", t.sizes());
+  ATTNKIT_TORCH_CHECK(t.stride(-1) == 1, "attnkit_torch: ", name, " must be contiguous in its last (head_dim) dimension");
 }
 
 // (batch, seqlen, heads, head_dim) or, varlen, (total, heads, head_dim): strides in elements.
@@ -92,26 +143,26 @@ attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k,
   check_input(q, "q", dims);
   check_input(k, "k", dims);
   check_input(v, "v", dims);
-  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+  ATTNKIT_TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
               "attnkit_torch: q, k, v must share a dtype (got ", q.scalar_type(), ", ", k.scalar_type(), ", ",
               v.scalar_type(), ")");
-  TORCH_CHECK(k.sizes() == v.sizes(), "attnkit_torch: k and v must have the same shape, got ", k.sizes(), " and ",
+  ATTNKIT_TORCH_CHECK(k.sizes() == v.sizes(), "attnkit_torch: k and v must have the same shape, got ", k.sizes(), " and ",
               v.sizes());
   attnkit::AttentionProblem p;
   p.dtype = q.scalar_type() == at::kBFloat16 ? attnkit::DType::bf16 : attnkit::DType::f16;
   p.head_dim = static_cast<int>(q.size(-1));
   p.heads_q = static_cast<int>(q.size(-2));
   p.heads_kv = static_cast<int>(k.size(-2));
-  TORCH_CHECK(k.size(-1) == q.size(-1), "attnkit_torch: q has head_dim ", q.size(-1), " but k has ", k.size(-1));
+  ATTNKIT_TORCH_CHECK(k.size(-1) == q.size(-1), "attnkit_torch: q has head_dim ", q.size(-1), " but k has ", k.size(-1));
   if (varlen) {
-    TORCH_CHECK(options.cu_seqlens_k.has_value(), "attnkit_torch: cu_seqlens_k is missing");
+    ATTNKIT_TORCH_CHECK(options.cu_seqlens_k.has_value(), "attnkit_torch: cu_seqlens_k is missing");
     const at::Tensor& cu_q = *options.cu_seqlens_q;
     const at::Tensor& cu_k = *options.cu_seqlens_k;
     for (const at::Tensor* cu : {&cu_q, &cu_k}) {
-      TORCH_CHECK(cu->is_cuda() && cu->scalar_type() == at::kInt && cu->dim() == 1 && cu->is_contiguous(),
+      ATTNKIT_TORCH_CHECK(cu->is_cuda() && cu->scalar_type() == at::kInt && cu->dim() == 1 && cu->is_contiguous(),
                   "attnkit_torch: cu_seqlens must be contiguous 1-D int32 CUDA tensors");
     }
-    TORCH_CHECK(cu_q.size(0) == cu_k.size(0) && cu_q.size(0) >= 2,
+    ATTNKIT_TORCH_CHECK(cu_q.size(0) == cu_k.size(0) && cu_q.size(0) >= 2,
                 "attnkit_torch: cu_seqlens_q and cu_seqlens_k need batch + 1 entries each, got ", cu_q.size(0),
                 " and ", cu_k.size(0));
     p.batch = static_cast<int>(cu_q.size(0) - 1);
@@ -123,7 +174,7 @@ attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k,
     p.total_k = static_cast<int>(k.size(0));
     p.lse_head_stride = q.size(0);  // (heads, total_q)
   } else {
-    TORCH_CHECK(k.size(0) == q.size(0), "attnkit_torch: q has batch ", q.size(0), " but k has ", k.size(0));
+    ATTNKIT_TORCH_CHECK(k.size(0) == q.size(0), "attnkit_torch: q has batch ", q.size(0), " but k has ", k.size(0));
     p.batch = static_cast<int>(q.size(0));
     p.seqlen_q = static_cast<int>(q.size(1));
     p.seqlen_k = static_cast<int>(k.size(1));
@@ -139,11 +190,11 @@ attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k,
   p.band = attnkit::BandMask::window(static_cast<int>(options.window_left), static_cast<int>(options.window_right));
   p.dropout = {static_cast<float>(options.dropout_p), static_cast<uint64_t>(options.seed), 0};
 
-  TORCH_CHECK(!(options.softcap > 0.0 && options.alibi_slopes.has_value()),
+  ATTNKIT_TORCH_CHECK(!(options.softcap > 0.0 && options.alibi_slopes.has_value()),
               "attnkit_torch: softcap and alibi_slopes together are not supported");
   if (options.alibi_slopes.has_value()) {
     const at::Tensor& slopes = *options.alibi_slopes;
-    TORCH_CHECK(slopes.is_cuda() && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
+    ATTNKIT_TORCH_CHECK(slopes.is_cuda() && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
                     slopes.dim() == 1 && slopes.size(0) == p.heads_q,
                 "attnkit_torch: alibi_slopes must be a contiguous float32 CUDA tensor of shape (nheads,) = (",
                 p.heads_q, ",), got ", slopes.scalar_type(), " ", slopes.sizes());
@@ -182,7 +233,9 @@ std::vector<at::Tensor> forward(const at::Tensor& q, const at::Tensor& k, const 
   ScoreMod mod;
   const attnkit::AttentionProblem problem = make_problem(q, k, v, o, lse, options, mod);
   const Kernels& kernels = kernels_for(problem.head_dim, mod.kind);
-  run([&] { kernels.forward(problem, mod, at::cuda::getCurrentCUDAStream()); });
+  LaunchStatus status;
+  kernels.forward(problem, mod, at::cuda::getCurrentCUDAStream(), status);
+  raise_if_failed(status);
   return {o, lse};
 }
 
@@ -199,7 +252,7 @@ std::vector<at::Tensor> backward(const at::Tensor& d_out, const at::Tensor& q, c
                                        softmax_scale, window_left, window_right, softcap, std::move(alibi_slopes),
                                        dropout_p, seed);
   check_input(d_out, "dout", q.dim());
-  TORCH_CHECK(d_out.sizes() == q.sizes(), "attnkit_torch: dout must be shaped like q ", q.sizes(), ", got ",
+  ATTNKIT_TORCH_CHECK(d_out.sizes() == q.sizes(), "attnkit_torch: dout must be shaped like q ", q.sizes(), ", got ",
               d_out.sizes());
   const at::Tensor d_out_rows = d_out.stride(-1) == 1 ? d_out : d_out.contiguous();
   at::Tensor dq = at::empty_like(q, at::MemoryFormat::Contiguous);
@@ -214,7 +267,323 @@ std::vector<at::Tensor> backward(const at::Tensor& d_out, const at::Tensor& q, c
   grads.d_v = tensor_ref(dv);
   grads.deterministic = deterministic;
   const Kernels& kernels = kernels_for(problem.head_dim, mod.kind);
-  run([&] { kernels.backward(problem, grads, mod, at::cuda::getCurrentCUDAStream()); });
+  LaunchStatus status;
+  kernels.backward(problem, grads, mod, at::cuda::getCurrentCUDAStream(), status);
+  raise_if_failed(status);
+  return {dq, dk, dv};
+}
+
+// ---- block-sparse attention -------------------------------------------------------------------
+// Tensors in flex-attention's layout: q, out (batch, heads_q, seqlen_q, head_dim); k, v
+// (batch, heads_kv, seqlen_k, head_dim); lse (batch, heads_q, seqlen_q). The block mask is the
+// Python BlockMask object (attnkit_torch/__init__.py), whose tensors hold the lists of
+// attnkit::BlockMaskView and whose attributes the pattern the partial blocks apply.
+
+// Mask blocks are whole tiles of every kernel that walks them (the FA2 and Hopper forwards'
+// 128-row query blocks and 64- or 128-key blocks, the backward's 32- or 64-row query blocks and
+// 64- or 128-key blocks) when both sides are multiples of this.
+constexpr int kMaskBlockMultiple = 128;
+
+// (batch, heads, seqlen, head_dim): strides in elements.
+attnkit::TensorRef tensor_ref_bhsd(const at::Tensor& t) {
+  attnkit::TensorRef ref;
+  ref.data = t.data_ptr();
+  ref.batch_stride = t.stride(0);
+  ref.head_stride = t.stride(1);
+  ref.row_stride = t.stride(2);
+  return ref;
+}
+
+void check_mask_blocks(int64_t block_m, int64_t block_n) {
+  ATTNKIT_TORCH_CHECK(block_m > 0 && block_n > 0 && block_m % kMaskBlockMultiple == 0 && block_n % kMaskBlockMultiple == 0,
+              "attnkit_torch: block_size = (", block_m, ", ", block_n, ") must be positive multiples of ",
+              kMaskBlockMultiple, " (whole tiles of every kernel that walks the mask)");
+}
+
+void check_int_lists(const at::Tensor& t, const char* name, c10::IntArrayRef shape, const at::Device& device) {
+  ATTNKIT_TORCH_CHECK(t.device() == device && t.scalar_type() == at::kInt && t.is_contiguous(), "attnkit_torch: block mask ",
+              name, " must be a contiguous int32 tensor on ", device, ", got ", t.scalar_type(), " on ", t.device());
+  ATTNKIT_TORCH_CHECK(t.sizes() == shape, "attnkit_torch: block mask ", name, " has shape ", t.sizes(), ", expected ", shape);
+}
+
+// The pattern's parameters as BlockMask holds them (the same names as create_block_mask's).
+PatternMask pattern_of(const pybind11::object& mask, int q_len, int kv_len) {
+  PatternMask pattern;
+  const int64_t kind = mask.attr("_pattern_kind").cast<int64_t>();
+  ATTNKIT_TORCH_CHECK(kind >= 0 && kind <= static_cast<int64_t>(PatternKind::document), "attnkit_torch: pattern kind ", kind,
+              " is not one of attnkit_torch's patterns");
+  pattern.kind = static_cast<PatternKind>(kind);
+  pattern.window = static_cast<int>(mask.attr("window").cast<int64_t>());
+  pattern.globals = static_cast<int>(mask.attr("globals").cast<int64_t>());
+  pattern.stride = static_cast<int>(mask.attr("stride").cast<int64_t>());
+  pattern.causal = mask.attr("causal").cast<bool>();
+  pattern.key_offset = kv_len - q_len;
+  return pattern;
+}
+
+// Checks the pattern's parameters and, for a document mask, its ids: (rows, length) int32 on
+// `device`, rows 1 or `batches`, length the sequence length (queries and keys share the ids).
+void check_pattern(PatternMask& pattern, const std::optional<at::Tensor>& document_ids, int batches, int q_len,
+                   int kv_len, const at::Device& device) {
+  switch (pattern.kind) {
+    case PatternKind::sliding_window:
+    case PatternKind::local_global:
+      ATTNKIT_TORCH_CHECK(pattern.window >= 0, "attnkit_torch: window = ", pattern.window, " must be >= 0");
+      ATTNKIT_TORCH_CHECK(pattern.globals >= 0, "attnkit_torch: globals = ", pattern.globals, " must be >= 0");
+      break;
+    case PatternKind::strided:
+      ATTNKIT_TORCH_CHECK(pattern.stride > 0, "attnkit_torch: stride = ", pattern.stride, " must be positive");
+      break;
+    default:
+      break;
+  }
+  if (pattern.kind != PatternKind::document) return;
+  ATTNKIT_TORCH_CHECK(document_ids.has_value(), "attnkit_torch: the document pattern needs document_ids");
+  const at::Tensor& ids = *document_ids;
+  ATTNKIT_TORCH_CHECK(ids.device() == device && ids.scalar_type() == at::kInt && ids.is_contiguous() && ids.dim() == 2,
+              "attnkit_torch: document_ids must be a contiguous 2-D int32 tensor on ", device, ", got ",
+              ids.scalar_type(), " ", ids.sizes(), " on ", ids.device());
+  ATTNKIT_TORCH_CHECK(q_len == kv_len && ids.size(1) == q_len, "attnkit_torch: document_ids of length ", ids.size(1),
+              " need q_len = kv_len = ", ids.size(1), " (got ", q_len, " and ", kv_len, ")");
+  ATTNKIT_TORCH_CHECK(ids.size(0) == 1 || ids.size(0) == batches, "attnkit_torch: document_ids has ", ids.size(0),
+              " rows; it needs 1 or the mask's batch size ", batches);
+  pattern.document_ids = ids.data_ptr<int>();
+  pattern.document_rows = static_cast<int>(ids.size(0));
+  pattern.length = static_cast<int>(ids.size(1));
+}
+
+struct MaskArguments {
+  attnkit::BlockMaskView view;
+  PatternMask pattern;
+};
+
+// The view over a BlockMask's tensors, checked against the problem it is used with (what
+// fa2::forward_block_sparse and backward_block_sparse check, here so that errors are raised on
+// this side; see run()).
+MaskArguments mask_arguments(const pybind11::object& mask, const attnkit::AttentionProblem& p, const at::Device& device) {
+  const int q_len = static_cast<int>(mask.attr("q_len").cast<int64_t>());
+  const int kv_len = static_cast<int>(mask.attr("kv_len").cast<int64_t>());
+  ATTNKIT_TORCH_CHECK(q_len == p.seqlen_q && kv_len == p.seqlen_k, "attnkit_torch: the block mask was made for q_len = ",
+              q_len, ", kv_len = ", kv_len, " but q has seqlen ", p.seqlen_q, " and k has ", p.seqlen_k);
+  MaskArguments arguments;
+  attnkit::BlockMaskView& view = arguments.view;
+  const pybind11::tuple block_size = mask.attr("block_size").cast<pybind11::tuple>();
+  view.block_m = static_cast<int>(block_size[0].cast<int64_t>());
+  view.block_n = static_cast<int>(block_size[1].cast<int64_t>());
+  check_mask_blocks(view.block_m, view.block_n);
+  const at::Tensor full_counts = mask.attr("full_counts").cast<at::Tensor>();
+  ATTNKIT_TORCH_CHECK(full_counts.dim() == 3, "attnkit_torch: block mask full_counts must be (batch, heads, q_blocks), got ",
+              full_counts.sizes());
+  view.batches = static_cast<int>(full_counts.size(0));
+  view.heads = static_cast<int>(full_counts.size(1));
+  view.q_blocks = attnkit::ceil_div(q_len, view.block_m);
+  view.kv_blocks = attnkit::ceil_div(kv_len, view.block_n);
+  ATTNKIT_TORCH_CHECK(view.batches == 1 || view.batches == p.batch, "attnkit_torch: block mask batch size ", view.batches,
+              " must be 1 (shared) or q's batch ", p.batch);
+  ATTNKIT_TORCH_CHECK(view.heads == 1 || view.heads == p.heads_q, "attnkit_torch: block mask has ", view.heads,
+              " heads; it must have 1 (shared) or q's ", p.heads_q);
+  const int64_t b = view.batches, h = view.heads, qb = view.q_blocks, kb = view.kv_blocks;
+  auto lists = [&](const char* name, c10::IntArrayRef shape) {
+    const at::Tensor t = mask.attr(name).cast<at::Tensor>();
+    check_int_lists(t, name, shape, device);
+    return static_cast<const int*>(t.data_ptr<int>());  // the BlockMask keeps the tensor alive
+  };
+  view.full_counts = lists("full_counts", {b, h, qb});
+  view.full_indices = lists("full_indices", {b, h, qb, kb});
+  view.partial_counts = lists("partial_counts", {b, h, qb});
+  view.partial_indices = lists("partial_indices", {b, h, qb, kb});
+  view.full_q_counts = lists("full_q_counts", {b, h, kb});
+  view.full_q_indices = lists("full_q_indices", {b, h, kb, qb});
+  view.partial_q_counts = lists("partial_q_counts", {b, h, kb});
+  view.partial_q_indices = lists("partial_q_indices", {b, h, kb, qb});
+
+  // attnkit's own check of the same, for every kernel that walks the mask (see run()).
+  run([&] {
+    attnkit::validate_block_mask(p, view, kMaskBlockMultiple, kMaskBlockMultiple,
+                                 attnkit::BlockMaskLists::forward_and_transposed);
+  });
+
+  arguments.pattern = pattern_of(mask, q_len, kv_len);
+  const pybind11::object ids = mask.attr("document_ids");
+  const std::optional<at::Tensor> document_ids =
+      ids.is_none() ? std::nullopt : std::optional<at::Tensor>(ids.cast<at::Tensor>());
+  check_pattern(arguments.pattern, document_ids, view.batches, q_len, kv_len, device);
+  return arguments;
+}
+
+// The problem for q, k, v, o, lse in (batch, heads, seqlen, head_dim), with the score
+// modification by kind (ScoreModKind's numbers).
+attnkit::AttentionProblem make_bhsd_problem(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                            const at::Tensor& o, const at::Tensor& lse, double softmax_scale,
+                                            int64_t score_mod, double softcap,
+                                            const std::optional<at::Tensor>& alibi_slopes, ScoreMod& mod) {
+  check_input(q, "q", 4);
+  check_input(k, "k", 4);
+  check_input(v, "v", 4);
+  ATTNKIT_TORCH_CHECK(k.device() == q.device() && v.device() == q.device(), "attnkit_torch: q, k, v must be on one device");
+  ATTNKIT_TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+              "attnkit_torch: q, k, v must share a dtype (got ", q.scalar_type(), ", ", k.scalar_type(), ", ",
+              v.scalar_type(), ")");
+  ATTNKIT_TORCH_CHECK(k.sizes() == v.sizes(), "attnkit_torch: k and v must have the same shape, got ", k.sizes(), " and ",
+              v.sizes());
+  ATTNKIT_TORCH_CHECK(k.size(0) == q.size(0), "attnkit_torch: q has batch ", q.size(0), " but k has ", k.size(0));
+  ATTNKIT_TORCH_CHECK(k.size(3) == q.size(3), "attnkit_torch: q has head_dim ", q.size(3), " but k has ", k.size(3));
+  attnkit::AttentionProblem p;
+  p.dtype = q.scalar_type() == at::kBFloat16 ? attnkit::DType::bf16 : attnkit::DType::f16;
+  p.batch = static_cast<int>(q.size(0));
+  p.heads_q = static_cast<int>(q.size(1));
+  p.heads_kv = static_cast<int>(k.size(1));
+  p.seqlen_q = static_cast<int>(q.size(2));
+  p.seqlen_k = static_cast<int>(k.size(2));
+  p.head_dim = static_cast<int>(q.size(3));
+  p.q = tensor_ref_bhsd(q);
+  p.k = tensor_ref_bhsd(k);
+  p.v = tensor_ref_bhsd(v);
+  p.o = tensor_ref_bhsd(o);
+  p.lse = lse.data_ptr<float>();
+  p.lse_head_stride = p.seqlen_q;
+  p.lse_batch_stride = int64_t(p.heads_q) * p.seqlen_q;
+  p.softmax_scale = static_cast<float>(softmax_scale);
+
+  switch (static_cast<ScoreModKind>(score_mod)) {
+    case ScoreModKind::none:
+      break;
+    case ScoreModKind::softcap:
+      ATTNKIT_TORCH_CHECK(softcap > 0.0, "attnkit_torch: softcap = ", softcap, " must be positive");
+      mod = {ScoreModKind::softcap, static_cast<float>(softcap), nullptr};
+      break;
+    case ScoreModKind::alibi: {
+      ATTNKIT_TORCH_CHECK(alibi_slopes.has_value(), "attnkit_torch: score_mod 'alibi' needs alibi_slopes");
+      const at::Tensor& slopes = *alibi_slopes;
+      ATTNKIT_TORCH_CHECK(slopes.device() == q.device() && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
+                      slopes.dim() == 1 && slopes.size(0) == p.heads_q,
+                  "attnkit_torch: alibi_slopes must be a contiguous float32 tensor of shape (heads,) = (", p.heads_q,
+                  ",) on q's device, got ", slopes.scalar_type(), " ", slopes.sizes(), " on ", slopes.device());
+      mod = {ScoreModKind::alibi, 0.f, slopes.data_ptr<float>()};
+      break;
+    }
+    default:
+      ATTNKIT_TORCH_CHECK(false, "attnkit_torch: score_mod kind ", score_mod, " is not one of none, softcap, alibi");
+  }
+  run([&] { attnkit::validate_problem(p, p.dtype, p.head_dim); });  // see run() for why here
+  return p;
+}
+
+// Returns the mask's eight lists: full_counts, full_indices, partial_counts, partial_indices
+// (per query block) and full_q_counts, full_q_indices, partial_q_counts, partial_q_indices (per
+// key block), int32 on `device_index`, shaped (batches, heads, blocks[, blocks]).
+std::vector<at::Tensor> build_block_mask_lists(int64_t pattern_kind, int64_t q_len, int64_t kv_len, int64_t batches,
+                                               int64_t heads, int64_t block_m, int64_t block_n, int64_t window,
+                                               int64_t globals, int64_t stride, bool causal,
+                                               std::optional<at::Tensor> document_ids,
+                                               std::optional<at::Tensor> dense_blocks, int64_t device_index) {
+  const at::Device device(at::kCUDA, static_cast<c10::DeviceIndex>(device_index));
+  const c10::cuda::CUDAGuard guard(device);
+  ATTNKIT_TORCH_CHECK(q_len > 0 && kv_len > 0, "attnkit_torch: q_len = ", q_len, " and kv_len = ", kv_len,
+              " must be positive");
+  ATTNKIT_TORCH_CHECK(batches > 0 && heads > 0, "attnkit_torch: block mask batch size ", batches, " and heads ", heads,
+              " must be positive");
+  check_mask_blocks(block_m, block_n);
+  ATTNKIT_TORCH_CHECK(pattern_kind >= 0 && pattern_kind <= static_cast<int64_t>(PatternKind::document),
+              "attnkit_torch: pattern kind ", pattern_kind, " is not one of attnkit_torch's patterns");
+  const int64_t q_blocks = attnkit::ceil_div(q_len, block_m), kv_blocks = attnkit::ceil_div(kv_len, block_n);
+  // The builders' grids: (kv_blocks, q_blocks, entries) CTAs to classify, one per list row to compact.
+  ATTNKIT_TORCH_CHECK(q_blocks <= 65535 && batches * heads <= 65535, "attnkit_torch: a block mask of ", q_blocks,
+              " query blocks and ", batches * heads, " (batch, head) entries exceeds the grid limit of 65535");
+
+  BlockMaskRequest request;
+  request.pattern.kind = static_cast<PatternKind>(pattern_kind);
+  request.pattern.window = static_cast<int>(window);
+  request.pattern.globals = static_cast<int>(globals);
+  request.pattern.stride = static_cast<int>(stride);
+  request.pattern.causal = causal;
+  request.pattern.key_offset = static_cast<int>(kv_len - q_len);
+  check_pattern(request.pattern, document_ids, static_cast<int>(batches), static_cast<int>(q_len),
+                static_cast<int>(kv_len), device);
+  request.batches = static_cast<int>(batches);
+  request.heads = static_cast<int>(heads);
+  request.seqlen_q = static_cast<int>(q_len);
+  request.seqlen_k = static_cast<int>(kv_len);
+  request.block_m = static_cast<int>(block_m);
+  request.block_n = static_cast<int>(block_n);
+  if (request.pattern.kind == PatternKind::blocks) {
+    ATTNKIT_TORCH_CHECK(dense_blocks.has_value(), "attnkit_torch: a block mask from blocks needs the boolean block tensor");
+    const at::Tensor& blocks = *dense_blocks;
+    const std::vector<int64_t> expected{batches, heads, q_blocks, kv_blocks};
+    ATTNKIT_TORCH_CHECK(blocks.device() == device && blocks.scalar_type() == at::kBool && blocks.is_contiguous() &&
+                    blocks.sizes() == c10::IntArrayRef(expected),
+                "attnkit_torch: the block tensor must be a contiguous bool tensor of shape ", c10::IntArrayRef(expected),
+                " on ", device, ", got ", blocks.scalar_type(), " ", blocks.sizes(), " on ", blocks.device());
+    request.dense_blocks = blocks.data_ptr<bool>();
+  }
+
+  const at::TensorOptions options = at::TensorOptions().device(device).dtype(at::kInt);
+  std::vector<at::Tensor> out{
+      at::empty({batches, heads, q_blocks}, options),  at::empty({batches, heads, q_blocks, kv_blocks}, options),
+      at::empty({batches, heads, q_blocks}, options),  at::empty({batches, heads, q_blocks, kv_blocks}, options),
+      at::empty({batches, heads, kv_blocks}, options), at::empty({batches, heads, kv_blocks, q_blocks}, options),
+      at::empty({batches, heads, kv_blocks}, options), at::empty({batches, heads, kv_blocks, q_blocks}, options)};
+  const BlockMaskArrays lists{out[0].data_ptr<int>(), out[1].data_ptr<int>(), out[2].data_ptr<int>(),
+                             out[3].data_ptr<int>(), out[4].data_ptr<int>(), out[5].data_ptr<int>(),
+                             out[6].data_ptr<int>(), out[7].data_ptr<int>()};
+  LaunchStatus status;
+  build_block_mask(request, lists, at::cuda::getCurrentCUDAStream(), status);
+  raise_if_failed(status);
+  return out;
+}
+
+// Returns (out, lse): out (batch, heads_q, seqlen_q, head_dim), lse (batch, heads_q, seqlen_q).
+std::vector<at::Tensor> sparse_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                       const pybind11::object& block_mask, double softmax_scale, int64_t score_mod,
+                                       double softcap, std::optional<at::Tensor> alibi_slopes, bool allow_hopper) {
+  const c10::cuda::CUDAGuard guard(q.device());
+  check_input(q, "q", 4);
+  at::Tensor o = at::empty_like(q, at::MemoryFormat::Contiguous);
+  at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(at::kFloat));
+  ScoreMod mod;
+  const attnkit::AttentionProblem problem =
+      make_bhsd_problem(q, k, v, o, lse, softmax_scale, score_mod, softcap, alibi_slopes, mod);
+  const MaskArguments mask = mask_arguments(block_mask, problem, q.device());
+  const SparseKernels& kernels = sparse_kernels_for(problem.head_dim, mod.kind);
+  LaunchStatus status;
+  kernels.forward(problem, mask.view, mask.pattern, mod, allow_hopper, at::cuda::getCurrentCUDAStream(), status);
+  raise_if_failed(status);
+  return {o, lse};
+}
+
+// Returns (dq, dk, dv), shaped like q, k, v.
+std::vector<at::Tensor> sparse_backward(const at::Tensor& d_out, const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v, const at::Tensor& o, const at::Tensor& lse,
+                                        const pybind11::object& block_mask, double softmax_scale, int64_t score_mod,
+                                        double softcap, std::optional<at::Tensor> alibi_slopes) {
+  const c10::cuda::CUDAGuard guard(q.device());
+  check_input(d_out, "dout", 4);
+  ATTNKIT_TORCH_CHECK(d_out.sizes() == q.sizes(), "attnkit_torch: dout must be shaped like q ", q.sizes(), ", got ",
+              d_out.sizes());
+  const at::Tensor d_out_rows = d_out.stride(-1) == 1 ? d_out : d_out.contiguous();
+  at::Tensor dq = at::empty_like(q, at::MemoryFormat::Contiguous);
+  at::Tensor dk = at::empty_like(k, at::MemoryFormat::Contiguous);
+  at::Tensor dv = at::empty_like(v, at::MemoryFormat::Contiguous);
+  ScoreMod mod;
+  const attnkit::AttentionProblem problem =
+      make_bhsd_problem(q, k, v, o, lse, softmax_scale, score_mod, softcap, alibi_slopes, mod);
+  const MaskArguments mask = mask_arguments(block_mask, problem, q.device());
+  attnkit::BackwardGradients grads;
+  grads.d_o = tensor_ref_bhsd(d_out_rows);
+  grads.d_q = tensor_ref_bhsd(dq);
+  grads.d_k = tensor_ref_bhsd(dk);
+  grads.d_v = tensor_ref_bhsd(dv);
+  // the gradient tensors as validate_problem checks the inputs (alignment, strides)
+  run([&] {
+    attnkit::detail::require_tensor(grads.d_o, "dout", false);
+    attnkit::detail::require_tensor(grads.d_q, "dq", false);
+    attnkit::detail::require_tensor(grads.d_k, "dk", false);
+    attnkit::detail::require_tensor(grads.d_v, "dv", false);
+  });
+  const SparseKernels& kernels = sparse_kernels_for(problem.head_dim, mod.kind);
+  LaunchStatus status;
+  kernels.backward(problem, grads, mask.view, mask.pattern, mod, at::cuda::getCurrentCUDAStream(), status);
+  raise_if_failed(status);
   return {dq, dk, dv};
 }
 
@@ -232,4 +601,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &attnkit_torch::forward, "attention forward: (out, lse)");
   m.def("backward", &attnkit_torch::backward, "attention backward: (dq, dk, dv)");
   m.def("built_head_dims", &attnkit_torch::built_head_dims, "head dims this build holds kernels for");
+  m.def("build_block_mask", &attnkit_torch::build_block_mask_lists, "block-mask lists built on the GPU");
+  m.def("sparse_forward", &attnkit_torch::sparse_forward, "block-sparse attention forward: (out, lse)");
+  m.def("sparse_backward", &attnkit_torch::sparse_backward, "block-sparse attention backward: (dq, dk, dv)");
 }

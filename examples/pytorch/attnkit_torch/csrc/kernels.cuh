@@ -40,19 +40,24 @@ void forward_typed(const attnkit::AttentionProblem& problem, const ScoreMod& mod
 }
 
 template <int HeadDim, ScoreModKind Kind>
-void forward(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cudaStream_t stream) {
-  if (problem.dtype == attnkit::DType::bf16)
-    return forward_typed<HeadDim, Kind, attnkit::bfloat16_t>(problem, mod, stream);
-  forward_typed<HeadDim, Kind, attnkit::half_t>(problem, mod, stream);
+void forward(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cudaStream_t stream,
+             LaunchStatus& status) {
+  guarded(status, [&] {
+    if (problem.dtype == attnkit::DType::bf16)
+      return forward_typed<HeadDim, Kind, attnkit::bfloat16_t>(problem, mod, stream);
+    forward_typed<HeadDim, Kind, attnkit::half_t>(problem, mod, stream);
+  });
 }
 
 template <int HeadDim, ScoreModKind Kind>
 void backward(const attnkit::AttentionProblem& problem, const attnkit::BackwardGradients& grads, const ScoreMod& mod,
-              cudaStream_t stream) {
-  const auto variant = make_variant<Kind>(problem, mod);
-  if (problem.dtype == attnkit::DType::bf16)
-    return attnkit::fa2::backward<attnkit::bfloat16_t, HeadDim>(problem, grads, variant, stream);
-  attnkit::fa2::backward<attnkit::half_t, HeadDim>(problem, grads, variant, stream);
+              cudaStream_t stream, LaunchStatus& status) {
+  guarded(status, [&] {
+    const auto variant = make_variant<Kind>(problem, mod);
+    if (problem.dtype == attnkit::DType::bf16)
+      return attnkit::fa2::backward<attnkit::bfloat16_t, HeadDim>(problem, grads, variant, stream);
+    attnkit::fa2::backward<attnkit::half_t, HeadDim>(problem, grads, variant, stream);
+  });
 }
 
 #define ATTNKIT_TORCH_REGISTER(HEAD_DIM, KIND)                                                             \

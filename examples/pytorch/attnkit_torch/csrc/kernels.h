@@ -4,6 +4,8 @@
 // its pair of functions to the registry; the binding looks them up.
 #pragma once
 
+#include <cstring>
+#include <exception>
 #include <map>
 #include <utility>
 
@@ -23,11 +25,36 @@ struct ScoreMod {
   const float* alibi_slopes = nullptr;
 };
 
+// How an entry point ended. An exception never leaves a kernel unit: it is caught in the unit
+// that threw it (guarded, below) and its message handed to the binding as plain bytes, which
+// raises it as a RuntimeError. (On the H200 machine with PyTorch 2.11 an attnkit::error let
+// out of a kernel unit crashed the interpreter; the binding also runs attnkit's checks itself
+// before launching, so the messages users meet come from there.)
+struct LaunchStatus {
+  bool failed = false;
+  char message[2048] = {};
+};
+
+template <class Launch>
+void guarded(LaunchStatus& status, Launch&& launch) noexcept {
+  auto record = [&status](const char* what) {
+    status.failed = true;
+    std::strncpy(status.message, what, sizeof(status.message) - 1);
+  };
+  try {
+    launch();
+  } catch (const std::exception& e) {
+    record(e.what());
+  } catch (...) {
+    record("attnkit_torch: unknown exception in a kernel unit");
+  }
+}
+
 // O and LSE into problem.o / problem.lse.
-using ForwardFn = void (*)(const attnkit::AttentionProblem&, const ScoreMod&, cudaStream_t);
+using ForwardFn = void (*)(const attnkit::AttentionProblem&, const ScoreMod&, cudaStream_t, LaunchStatus&);
 // dQ, dK, dV from grads.d_o, with `problem` the forward's (O and LSE set).
 using BackwardFn = void (*)(const attnkit::AttentionProblem&, const attnkit::BackwardGradients&, const ScoreMod&,
-                            cudaStream_t);
+                            cudaStream_t, LaunchStatus&);
 struct Kernels {
   ForwardFn forward = nullptr;
   BackwardFn backward = nullptr;
