@@ -79,11 +79,11 @@ def main():
         for b in bench:
             m = re.fullmatch(rf"{k}/random/density([0-9.]+)", b["name"])
             if m:
-                points.append((b["density"], b["real_time"]))  # milliseconds
+                points.append((b["density"], b["real_time"], b["TFLOPS"]))  # milliseconds
         points.sort()
         series[k] = points
     # FlexAttention on the same densities (flex_block_sparse.py), ms per point.
-    flex_points = sorted((r["density"], r["ms"]) for m, r in flex.items() if m.startswith("random"))
+    flex_points = sorted((r["density"], r["ms"], r["tflops"]) for m, r in flex.items() if m.startswith("random"))
     if flex_points:
         series["FlexAttention"] = flex_points
     for k, points in series.items():
@@ -91,17 +91,15 @@ def main():
             continue
         dense_ms = points[-1][1]
         n = len(points)
-        mx = sum(x for x, _ in points) / n
-        my = sum(y for _, y in points) / n
-        slope = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+        mx = sum(x for x, _, _ in points) / n
+        my = sum(y for _, y, _ in points) / n
+        slope = sum((x - mx) * (y - my) for x, y, _ in points) / sum((x - mx) ** 2 for x, _, _ in points)
         intercept = my - slope * mx
         print(f"{k}: time = {intercept:.3f} ms + {slope:.3f} ms × density (least squares)\n")
         print("| density | ms | TFLOP/s | ms / (density × dense ms) | off the line |")
         print("| --- | --- | --- | --- | --- |")
-        for x, y in points:
+        for x, y, tf in points:
             line = intercept + slope * x
-            b = by_name.get(f"{k}/random/density{x:.2f}")
-            tf = b["TFLOPS"] if b else 4 * 2 * 16 * 8192 * 8192 * 128 * x / (y * 1e-3) / 1e12
             print(f"| {x:.3f} | {y:.3f} | {tf:.0f} | {y / (x * dense_ms):.2f} | {100 * (y - line) / line:+.1f}% |")
         print()
 
@@ -112,7 +110,7 @@ def main():
         fig, ax = plt.subplots(figsize=(6, 4))
         for k, points in series.items():
             if points:
-                xs, ys = zip(*points)
+                xs, ys, _ = zip(*points)
                 ax.plot(xs, ys, "o-", label=k)  # backward and forward share the axis
                 ax.plot([0, 1], [0, points[-1][1]], ":", color="gray")
         ax.set_xlabel("density (kept 128×128 blocks)")
