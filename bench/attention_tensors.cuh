@@ -4,6 +4,7 @@
 
 #include <cstddef>
 
+#include "attnkit/attention/backward_problem.cuh"
 #include "attnkit/attention/problem.cuh"
 #include "harness.cuh"
 
@@ -23,6 +24,25 @@ struct ForwardTensors {
     problem = make_bshd_problem(DType::bf16, point.batch, point.heads, point.heads, point.seqlen, point.seqlen,
                                 point.head_dim, q.get(), k.get(), v.get(), o.get(), lse.get());
     if (point.causal) problem.band = BandMask::causal();
+  }
+};
+
+// The backward's tensors for a ForwardTensors' `problem`: dO (random), dQ, dK, dV and the
+// backward's workspace (backward_workspace_bytes), all wired into `grads`.
+struct BackwardTensors {
+  DeviceBuffer<bfloat16_t> d_out, d_q, d_k, d_v;
+  DeviceBuffer<unsigned char> workspace;
+  BackwardGradients grads;
+
+  BackwardTensors(const GridPoint& point, const AttentionProblem& problem)
+      : d_out(random_normal_buffer<bfloat16_t>(point.tensor_elements(), 4)),
+        d_q(point.tensor_elements()),
+        d_k(point.tensor_elements()),
+        d_v(point.tensor_elements()),
+        workspace(backward_workspace_bytes(problem)) {
+    grads = make_gradients_like(problem, d_out.get(), d_q.get(), d_k.get(), d_v.get());
+    grads.workspace = workspace.get();
+    grads.workspace_bytes = workspace.bytes();
   }
 };
 

@@ -29,13 +29,8 @@ void time_sparse_backward(benchmark::State& state, const std::function<HostBlock
   const GridPoint point = sparse_point();
   GpuTimer timer;
   ForwardTensors tensors(point);
-  const std::size_t elements = point.tensor_elements();
-  DeviceBuffer<bfloat16_t> d_out = random_normal_buffer<bfloat16_t>(elements, 4);
-  DeviceBuffer<bfloat16_t> d_q(elements), d_k(elements), d_v(elements);
-  DeviceBuffer<unsigned char> workspace(backward_workspace_bytes(tensors.problem));
-  BackwardGradients grads = make_gradients_like(tensors.problem, d_out.get(), d_q.get(), d_k.get(), d_v.get());
-  grads.workspace = workspace.get();
-  grads.workspace_bytes = workspace.bytes();
+  BackwardTensors backward_tensors(point, tensors.problem);
+  const BackwardGradients& grads = backward_tensors.grads;
   const HostBlockMask host = make_mask();
   const DeviceBlockMask mask = DeviceBlockMask::upload(host);
   const double density = host.density();

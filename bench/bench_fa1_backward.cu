@@ -40,15 +40,10 @@ void backward(benchmark::State& state, const GridPoint& point) {
   state.counters["ctas"] = benchmark::Counter(double(point.batch) * point.heads);
   GpuTimer timer;
   ForwardTensors tensors(point);
-  const std::size_t elements = point.tensor_elements();
-  DeviceBuffer<bfloat16_t> d_out = random_normal_buffer<bfloat16_t>(elements, 4);
-  DeviceBuffer<bfloat16_t> d_q(elements), d_k(elements), d_v(elements);
+  BackwardTensors backward_tensors(point, tensors.problem);
+  BackwardGradients& grads = backward_tensors.grads;
   DeviceBuffer<unsigned char> forward_scratch(fa1::forward_workspace_bytes(tensors.problem));
-  DeviceBuffer<unsigned char> backward_scratch(backward_workspace_bytes(tensors.problem));
   const fa1::ForwardWorkspace forward_state{forward_scratch.get(), forward_scratch.bytes()};
-  BackwardGradients grads = make_gradients_like(tensors.problem, d_out.get(), d_q.get(), d_k.get(), d_v.get());
-  grads.workspace = backward_scratch.get();
-  grads.workspace_bytes = backward_scratch.bytes();
   // The random fills ran on the default stream; the timer's stream does not wait for it.
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
   launch(tensors.problem, nullptr, forward_state, timer.stream());

@@ -33,13 +33,8 @@ void backward(benchmark::State& state, const GridPoint& point, Mode mode, Launch
   GpuTimer timer;
   ForwardTensors tensors(point);
   if (mode == Mode::dropout) tensors.problem.dropout = {0.1f, 2024, 0};
-  const std::size_t elements = point.tensor_elements();
-  DeviceBuffer<bfloat16_t> d_out = random_normal_buffer<bfloat16_t>(elements, 4);
-  DeviceBuffer<bfloat16_t> d_q(elements), d_k(elements), d_v(elements);
-  DeviceBuffer<unsigned char> workspace(backward_workspace_bytes(tensors.problem));
-  BackwardGradients grads = make_gradients_like(tensors.problem, d_out.get(), d_q.get(), d_k.get(), d_v.get());
-  grads.workspace = workspace.get();
-  grads.workspace_bytes = workspace.bytes();
+  BackwardTensors backward_tensors(point, tensors.problem);
+  BackwardGradients& grads = backward_tensors.grads;
   grads.deterministic = mode == Mode::deterministic;
   // The random fills ran on the default stream; the timer's stream does not wait for it.
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());

@@ -64,7 +64,8 @@ struct MaskSpec {
 };
 
 // Launches fa1::forward_block_sparse with Config (by default the FA1 default) over the mask
-// `spec` describes, built from `pattern` for the problem's shape.
+// `spec` describes, built from `pattern` for the problem's shape; the kernel's element mask is
+// the pattern's as a table (support/mask_table.cuh), so every pattern runs the same kernels.
 template <class Element, int HeadDim, class Config, class Pattern>
 ForwardLauncher fa1_sparse_launcher(const Pattern& pattern, const MaskSpec& spec) {
   return [pattern, spec](const AttentionProblem& problem) {
@@ -76,8 +77,9 @@ ForwardLauncher fa1_sparse_launcher(const Pattern& pattern, const MaskSpec& spec
             : DeviceBlockMask::upload(build_block_mask_host(
                   batches, heads, problem.seqlen_q, problem.seqlen_k,
                   [&](int b, int h, TileBounds t) { return pattern.classify(b, h, t); }, spec.block_m, spec.block_n));
-    fa1::forward_block_sparse<Element, HeadDim, Pattern, Config>(problem, mask.view(), pattern);
-    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the mask is freed
+    const DeviceMaskTable table(pattern, problem);
+    fa1::forward_block_sparse<Element, HeadDim, MaskTable, Config>(problem, mask.view(), table.variant());
+    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the mask and the table are freed
   };
 }
 

@@ -10,7 +10,8 @@
 //
 // The forward that leaves O and LSE is the dense one (tested on its own) with the pattern's
 // element mask read from a table; the backward under test walks the mask's transposed lists and
-// applies the pattern itself.
+// applies the same table on partial blocks (support/mask_table.cuh). The patterns themselves
+// make the lists (their classify on the host, their mask_mod in the GPU builder).
 
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "attnkit/mask/mask_patterns.cuh"
 #include "support/backward_check.cuh"
 #include "support/device_array.cuh"
+#include "support/mask_table.cuh"
 
 namespace attnkit::testing {
 
@@ -105,32 +107,12 @@ struct AnyPattern : VariantBase {
   }
 };
 
-// A pattern's element mask evaluated on the host, read from a device table by mask_mod. Under
-// AnyPattern the forward kernel compiles about ten times slower (every pattern's test in each
-// unrolled element of the score tile); under the table it is one load.
-struct MaskTable : VariantBase {
-  static constexpr bool has_mask_mod = true;
-  const uint8_t* kept = nullptr;  // [batch][heads_q][seqlen_q][seqlen_k]
-  int heads = 0, seqlen_q = 0, seqlen_k = 0;
-
-  // Kernels may ask about the padding rows of a sequence's last tile.
-  ATTNKIT_HOST_DEVICE bool mask_mod(int batch, int head, int q, int k) const {
-    return q < seqlen_q && k < seqlen_k && kept[((int64_t(batch) * heads + head) * seqlen_q + q) * seqlen_k + k] != 0;
-  }
-};
-
 // The dense FA2 forward under `host_pattern`'s element mask, for the problem's shape.
 template <class Element, int HeadDim, class Pattern>
 ForwardLauncher masked_forward_launcher(const Pattern& host_pattern) {
   return [host_pattern](const AttentionProblem& problem) {
-    std::vector<uint8_t> kept(std::size_t(problem.batch) * problem.heads_q * problem.seqlen_q * problem.seqlen_k);
-    std::size_t at = 0;
-    for (int b = 0; b < problem.batch; ++b)
-      for (int h = 0; h < problem.heads_q; ++h)
-        for (int q = 0; q < problem.seqlen_q; ++q)
-          for (int k = 0; k < problem.seqlen_k; ++k) kept[at++] = host_pattern.mask_mod(b, h, q, k) ? 1 : 0;
-    const DeviceArray<uint8_t> table(kept);
-    fa2::forward<Element, HeadDim>(problem, MaskTable{{}, table.get(), problem.heads_q, problem.seqlen_q, problem.seqlen_k});
+    const DeviceMaskTable table(host_pattern, problem);
+    fa2::forward<Element, HeadDim>(problem, table.variant());
     ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the table is freed
   };
 }
@@ -177,7 +159,8 @@ DeviceBlockMask build_mask(const Pattern& host_pattern, const Pattern& device_pa
       build.block_n));
 }
 
-// The sparse backward under test, with its mask built for the problem's shape.
+// The sparse backward under test, with its mask built for the problem's shape and the
+// pattern's element mask as a table (one set of backward kernels for every pattern).
 template <class Element, int HeadDim, class Pattern>
 BackwardLauncher sparse_backward_launcher(const Pattern& host_pattern, const Pattern& device_pattern,
                                           const MaskBuild& build, bool deterministic) {
@@ -185,8 +168,9 @@ BackwardLauncher sparse_backward_launcher(const Pattern& host_pattern, const Pat
     const DeviceBlockMask mask = build_mask(host_pattern, device_pattern, problem, build);
     BackwardGradients given = grads;
     given.deterministic = deterministic;
-    fa2::backward_block_sparse<Element, HeadDim>(problem, given, mask.view(), device_pattern);
-    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the mask is freed
+    const DeviceMaskTable table(host_pattern, problem);
+    fa2::backward_block_sparse<Element, HeadDim>(problem, given, mask.view(), table.variant());
+    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the mask and the table are freed
   };
 }
 

@@ -14,24 +14,33 @@
 #include "support/case_matrix.cuh"
 #include "support/device_array.cuh"
 #include "support/forward_check.cuh"
+#include "support/mask_table.cuh"
 
 namespace attnkit::testing {
 
 // Launches the sparse forward under test, `SparseForward::run<Element, HeadDim>(problem, mask,
-// pattern)`, with the mask built (on the host, or on the GPU) from `pattern` for the problem's
-// shape, one mask entry per head when `per_head`.
-template <class SparseForward, class Element, int HeadDim, class Pattern>
-ForwardLauncher sparse_launcher(const Pattern& pattern, bool gpu_builder, bool per_head) {
-  return [pattern, gpu_builder, per_head](const AttentionProblem& problem) {
+// variant)`, with the mask built (on the host from `pattern`'s classify, or on the GPU from its
+// mask_mod) for the problem's shape, one mask entry per head when `per_head`. The kernel's
+// variant is the element mask of `host_pattern` (the same pattern, readable on the host) as a
+// table (support/mask_table.cuh), so every pattern runs the same kernels.
+template <class SparseForward, class Element, int HeadDim, class Pattern, class HostPattern>
+ForwardLauncher sparse_launcher(const Pattern& pattern, bool gpu_builder, bool per_head,
+                                const HostPattern& host_pattern) {
+  return [pattern, gpu_builder, per_head, host_pattern](const AttentionProblem& problem) {
     const int heads = per_head ? problem.heads_q : 1;
     DeviceBlockMask mask =
         gpu_builder ? build_block_mask_from_mask_mod(pattern, 1, heads, problem.seqlen_q, problem.seqlen_k)
                     : DeviceBlockMask::upload(build_block_mask_host(
                           1, heads, problem.seqlen_q, problem.seqlen_k,
                           [&](int b, int h, TileBounds t) { return pattern.classify(b, h, t); }));
-    SparseForward::template run<Element, HeadDim>(problem, mask.view(), pattern);
-    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the mask is freed
+    const DeviceMaskTable table(host_pattern, problem);
+    SparseForward::template run<Element, HeadDim>(problem, mask.view(), table.variant());
+    ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the mask and the table are freed
   };
+}
+template <class SparseForward, class Element, int HeadDim, class Pattern>
+ForwardLauncher sparse_launcher(const Pattern& pattern, bool gpu_builder, bool per_head) {
+  return sparse_launcher<SparseForward, Element, HeadDim>(pattern, gpu_builder, per_head, pattern);
 }
 
 inline ForwardCase sparse_case(int seqlen_q, int seqlen_k, uint64_t seed) {
@@ -93,9 +102,11 @@ void check_sparse_patterns() {
     const DocumentPattern on_device{{}, device_ids->get(), 1000, true, 0};
     DocumentPattern on_host = on_device;
     on_host.document = ids.data();
-    // The launcher's mask is built on the GPU from the device ids; the reference reads the host ids.
-    const ForwardLauncher launch = [inner = sparse_launcher<SparseForward, Element, HeadDim>(on_device, true, false),
-                                    device_ids](const AttentionProblem& problem) { inner(problem); };
+    // The mask is built on the GPU from the device ids; the kernel's table and the reference
+    // read the host ids.
+    const ForwardLauncher launch =
+        [inner = sparse_launcher<SparseForward, Element, HeadDim>(on_device, true, false, on_host),
+         device_ids](const AttentionProblem& problem) { inner(problem); };
     check_forward<Element>(HeadDim, square, launch, on_host);
   }
   if constexpr (SparseForward::kDropout) {
