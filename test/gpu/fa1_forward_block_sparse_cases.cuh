@@ -121,13 +121,13 @@ void check_fa1_sparse_schedule() {
   {
     INFO("local 100 + 40 global, s_q < s_k, mask blocks 64 × 2·B_c (4 × 2 kernel blocks), host builder");
     const LocalGlobalPattern pattern{{}, 100, 40, 300};
-    check_forward<Element>(HeadDim, sparse_case(1000, 1300, 13000),
+    check_forward<Element>(HeadDim, gqa_case(1000, 1300, 13000),
                            fa1_sparse_launcher<Element, HeadDim, Config>(pattern, {64, 2 * kBlockN}), pattern);
   }
   {
     INFO("sliding window of 200, s_q > s_k, mask blocks = kernel blocks 16 × B_c, GPU builder, per-head masks");
     const SlidingWindowPattern pattern{{}, 200, -300};  // the first 300 rows keep no key
-    check_forward<Element>(HeadDim, sparse_case(1300, 1000, 13010),
+    check_forward<Element>(HeadDim, gqa_case(1300, 1000, 13010),
                            fa1_sparse_launcher<Element, HeadDim, Config>(pattern, {16, kBlockN, false, true, true}),
                            pattern);
   }
@@ -135,7 +135,7 @@ void check_fa1_sparse_schedule() {
     INFO("a window per (batch, head): one mask entry each, GPU builder");
     EntryWindowPattern pattern;
     pattern.heads = 4;
-    check_forward<Element>(HeadDim, sparse_case(777, 777, 13020),
+    check_forward<Element>(HeadDim, gqa_case(777, 777, 13020),
                            fa1_sparse_launcher<Element, HeadDim, Config>(pattern, {128, kBlockN, true, true, true}),
                            pattern);
   }
@@ -144,14 +144,14 @@ void check_fa1_sparse_schedule() {
     EntryWindowPattern pattern;
     pattern.heads = 4;
     pattern.per_batch_only = true;
-    check_forward<Element>(HeadDim, sparse_case(500, 900, 13030),
+    check_forward<Element>(HeadDim, gqa_case(500, 900, 13030),
                            fa1_sparse_launcher<Element, HeadDim, Config>(pattern, {32, kBlockN, true, false, false}),
                            pattern);
   }
-  check_dense_block_table<Element, HeadDim, Config>(sparse_case(1000, 1000, 13040), 128, kBlockN);
+  check_dense_block_table<Element, HeadDim, Config>(gqa_case(1000, 1000, 13040), 128, kBlockN);
   {
     INFO("band window(300, 0) on top of local 100 + 40 global");
-    ForwardCase c = sparse_case(1000, 1000, 13050);
+    ForwardCase c = gqa_case(1000, 1000, 13050);
     c.band = BandMask::window(300, 0);
     const LocalGlobalPattern pattern{{}, 100, 40, 0};
     check_forward<Element>(HeadDim, c, fa1_sparse_launcher<Element, HeadDim, Config>(pattern, {128, kBlockN}),
@@ -172,16 +172,16 @@ void check_fa1_sparse_schedule() {
   {
     INFO("a mask that keeps nothing: every row O = 0, LSE = -inf");
     const CausalPattern nothing{{}, -5000};
-    check_forward<Element>(HeadDim, sparse_case(600, 700, 13070),
+    check_forward<Element>(HeadDim, gqa_case(600, 700, 13070),
                            fa1_sparse_launcher<Element, HeadDim, Config>(nothing, {128, kBlockN}), nothing);
   }
   {
     INFO("seqlen 1, and one query against 1000 keys");
-    check_forward<Element>(HeadDim, sparse_case(1, 1, 13080),
+    check_forward<Element>(HeadDim, gqa_case(1, 1, 13080),
                            fa1_sparse_launcher<Element, HeadDim, Config>(CausalPattern{}, {128, kBlockN}),
                            CausalPattern{});
     const CausalPattern last_row{{}, 999};
-    check_forward<Element>(HeadDim, sparse_case(1, 1000, 13090),
+    check_forward<Element>(HeadDim, gqa_case(1, 1000, 13090),
                            fa1_sparse_launcher<Element, HeadDim, Config>(last_row, {16, kBlockN, false, false, true}),
                            last_row);
   }

@@ -90,7 +90,7 @@ TEST_CASE("fa2 block-sparse backward, deterministic mode: bitwise equal gradient
   // Query blocks that many key blocks add to (the global tokens' rows, seen by every key), the
   // causal order under 256 × 256 mask blocks, masks per entry and head, and a query block whose
   // second kernel half lies past the sequence.
-  ForwardCase wide = sparse_case(2048, 2048, 21400);
+  ForwardCase wide = gqa_case(2048, 2048, 21400);
   wide.heads_q = 8;
   MaskBuild per_entry = gpu_mask();
   per_entry.per_batch = true;
@@ -98,10 +98,10 @@ TEST_CASE("fa2 block-sparse backward, deterministic mode: bitwise equal gradient
   large_blocks.block_m = large_blocks.block_n = 256;
   const std::vector<SparseBackwardCase> cases{
       {"local 100 + 40 global tokens", wide, AnyPattern::local_global_with(100, 40), host_mask()},
-      {"causal, 256 × 256 mask blocks", sparse_case(1500, 2048, 21410), AnyPattern::causal_with(548), large_blocks},
-      {"sliding windows per entry and head", sparse_case(1000, 1000, 21420), AnyPattern::window_with(300, -150, 50),
+      {"causal, 256 × 256 mask blocks", gqa_case(1500, 2048, 21410), AnyPattern::causal_with(548), large_blocks},
+      {"sliding windows per entry and head", gqa_case(1000, 1000, 21420), AnyPattern::window_with(300, -150, 50),
        per_entry},
-      {"one query row, 129 keys", sparse_case(1, 129, 21430), AnyPattern::causal_with(128), host_mask()},
+      {"one query row, 129 keys", gqa_case(1, 129, 21430), AnyPattern::causal_with(128), host_mask()},
   };
   for (const SparseBackwardCase& sparse : cases) {
     INFO("pattern: " << sparse.name << ", " << sparse.build.describe());

@@ -190,18 +190,6 @@ void check_sparse_backward(const ForwardCase& c, const Pattern& pattern, const M
   check_sparse_backward<Element, HeadDim>(c, pattern, pattern, build, deterministic);
 }
 
-// GQA (4 query heads on 2 KV heads), two batch entries.
-inline ForwardCase sparse_case(int seqlen_q, int seqlen_k, uint64_t seed) {
-  ForwardCase c;
-  c.batch = 2;
-  c.heads_q = 4;
-  c.heads_kv = 2;
-  c.seqlen_q = seqlen_q;
-  c.seqlen_k = seqlen_k;
-  c.seed = seed;
-  return c;
-}
-
 // A (case, pattern, mask) triple of the matrix; the document pattern's ids come separately.
 struct SparseBackwardCase {
   const char* name;
@@ -220,13 +208,13 @@ inline MaskBuild gpu_mask() {
 // The cases whose patterns point at no memory.
 inline std::vector<SparseBackwardCase> sparse_backward_cases(uint64_t seed) {
   std::vector<SparseBackwardCase> cases;
-  const ForwardCase square = sparse_case(1000, 1000, seed);
+  const ForwardCase square = gqa_case(1000, 1000, seed);
   auto with_seed = [&](ForwardCase c) {
     c.seed = seed += 10;
     return c;
   };
   cases.push_back({"causal", with_seed(square), AnyPattern::causal_with(0), host_mask()});
-  cases.push_back({"causal, s_q < s_k (bottom-right)", with_seed(sparse_case(700, 1000, 0)),
+  cases.push_back({"causal, s_q < s_k (bottom-right)", with_seed(gqa_case(700, 1000, 0)),
                    AnyPattern::causal_with(300), gpu_mask()});
   // Key k is kept from query k + 200 on: queries 0..199 keep no key (dQ = 0) and keys 800..999
   // no query, so the last key block's lists are empty (dK = dV = 0).
@@ -238,7 +226,7 @@ inline std::vector<SparseBackwardCase> sparse_backward_cases(uint64_t seed) {
     // are 2 kernel key blocks each, the last one short.
     MaskBuild wide = gpu_mask();
     wide.block_m = wide.block_n = 256;
-    cases.push_back({"causal, s_q > s_k, 256 × 256 mask blocks", with_seed(sparse_case(900, 700, 0)),
+    cases.push_back({"causal, s_q > s_k, 256 × 256 mask blocks", with_seed(gqa_case(900, 700, 0)),
                      AnyPattern::causal_with(-200), wide});
   }
   {
@@ -249,7 +237,7 @@ inline std::vector<SparseBackwardCase> sparse_backward_cases(uint64_t seed) {
                      AnyPattern::window_with(300, -150, 50), per_entry});
     MaskBuild per_head = host_mask();
     per_head.per_head = true;
-    cases.push_back({"sliding windows per head, host builder", with_seed(sparse_case(333, 1000, 0)),
+    cases.push_back({"sliding windows per head, host builder", with_seed(gqa_case(333, 1000, 0)),
                      AnyPattern::window_with(200, 100, 0), per_head});
   }
   cases.push_back({"local 100 + 40 global tokens", with_seed(square), AnyPattern::local_global_with(100, 40),
@@ -266,9 +254,9 @@ inline std::vector<SparseBackwardCase> sparse_backward_cases(uint64_t seed) {
   }
   // One query row: its 128-row mask block is two kernel query blocks, the second past the
   // sequence (and past the row's turn counters).
-  cases.push_back({"one query row, 129 keys", with_seed(sparse_case(1, 129, 0)), AnyPattern::causal_with(128),
+  cases.push_back({"one query row, 129 keys", with_seed(gqa_case(1, 129, 0)), AnyPattern::causal_with(128),
                    host_mask()});
-  cases.push_back({"65 query rows, 17 keys, bottom-right causal", with_seed(sparse_case(65, 17, 0)),
+  cases.push_back({"65 query rows, 17 keys, bottom-right causal", with_seed(gqa_case(65, 17, 0)),
                    AnyPattern::causal_with(-48), gpu_mask()});
   return cases;
 }
@@ -285,7 +273,7 @@ void run_sparse_backward_matrix(uint64_t seed) {
     INFO("pattern: causal documents of 1..400 tokens");
     const std::vector<int> ids = document_ids(1000);
     const DeviceArray<int> device_ids(ids);
-    check_sparse_backward<Element, HeadDim>(sparse_case(1000, 1000, seed + 500),
+    check_sparse_backward<Element, HeadDim>(gqa_case(1000, 1000, seed + 500),
                                             AnyPattern::causal_documents(ids.data(), 1000),
                                             AnyPattern::causal_documents(device_ids.get(), 1000), gpu_mask());
   }
@@ -295,7 +283,7 @@ void run_sparse_backward_matrix(uint64_t seed) {
 template <class Element, int HeadDim>
 void check_pattern_type(uint64_t seed) {
   INFO("pattern: CausalPattern");
-  check_sparse_backward<Element, HeadDim>(sparse_case(1000, 777, seed), CausalPattern{{}, -223}, host_mask());
+  check_sparse_backward<Element, HeadDim>(gqa_case(1000, 777, seed), CausalPattern{{}, -223}, host_mask());
 }
 
 }  // namespace attnkit::testing

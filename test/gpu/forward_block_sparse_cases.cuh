@@ -43,22 +43,11 @@ ForwardLauncher sparse_launcher(const Pattern& pattern, bool gpu_builder, bool p
   return sparse_launcher<SparseForward, Element, HeadDim>(pattern, gpu_builder, per_head, pattern);
 }
 
-inline ForwardCase sparse_case(int seqlen_q, int seqlen_k, uint64_t seed) {
-  ForwardCase c;
-  c.batch = 2;
-  c.heads_q = 4;
-  c.heads_kv = 2;
-  c.seqlen_q = seqlen_q;
-  c.seqlen_k = seqlen_k;
-  c.seed = seed;
-  return c;
-}
-
 // Every pattern against dense attention with its element mask; the dropout case only where
 // SparseForward::kDropout says the kernel supports it.
 template <class SparseForward, class Element, int HeadDim>
 void check_sparse_patterns() {
-  const ForwardCase square = sparse_case(1000, 1000, 12000);
+  const ForwardCase square = gqa_case(1000, 1000, 12000);
   {
     INFO("pattern: causal, host builder, shared mask");
     check_forward<Element>(HeadDim, square, sparse_launcher<SparseForward, Element, HeadDim>(CausalPattern{}, false, false),
@@ -67,7 +56,7 @@ void check_sparse_patterns() {
   {
     INFO("pattern: causal, s_q < s_k (bottom-right), GPU builder");
     const CausalPattern shifted{{}, 300};
-    check_forward<Element>(HeadDim, sparse_case(700, 1000, 12010),
+    check_forward<Element>(HeadDim, gqa_case(700, 1000, 12010),
                            sparse_launcher<SparseForward, Element, HeadDim>(shifted, true, false), shifted);
   }
   {

@@ -54,6 +54,18 @@ struct ForwardCase {
   }
 };
 
+// The block-sparse tests' shape: GQA (4 query heads on 2 KV heads), two batch entries.
+inline ForwardCase gqa_case(int seqlen_q, int seqlen_k, uint64_t seed) {
+  ForwardCase c;
+  c.batch = 2;
+  c.heads_q = 4;
+  c.heads_kv = 2;
+  c.seqlen_q = seqlen_q;
+  c.seqlen_k = seqlen_k;
+  c.seed = seed;
+  return c;
+}
+
 // A case's tensors on the device and the AttentionProblem that describes them: Q, K, V
 // uploaded in the case's layout (BSHD, or BHSD by transposing the dense data on the host;
 // varlen is packed BSHD), O allocated poisoned, LSE allocated when the case asks for it, and
