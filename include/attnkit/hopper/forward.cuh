@@ -11,6 +11,7 @@
 // bound the TMA's view of the packed tensors. Needs a compute capability 9.0 device and a
 // build for sm_90a (CMAKE_CUDA_ARCHITECTURES 90a, or -gencode arch=compute_90a,code=sm_90a).
 
+#include <algorithm>
 #include <type_traits>
 
 #include <cuda_runtime_api.h>
@@ -71,8 +72,12 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
 
   const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-  const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant, key_blocks);
+  // Persistent: one CTA per SM at most (the tiles' shared memory and registers fill an SM).
+  const TileSchedule schedule{ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch};
+  int sm_count = 0;
+  ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+  const int grid = std::min(schedule.slots(), sm_count);
+  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant, key_blocks, schedule);
   ATTNKIT_CHECK_LAUNCH();
 }
 

@@ -3,6 +3,7 @@
 // warpgroup roles and their register budgets, the shared-memory layout.
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../layout/swizzle.cuh"
 #include "../mma/register_tile.cuh"
@@ -50,15 +51,32 @@ struct ForwardConfig {
   static constexpr uint32_t kQBytes = QLayout::kBytes;
   static constexpr uint32_t kKVBytes = KVLayout::kBytes;
 
-  struct SharedStorage {
+  // Each consumer warpgroup's Q tile is refilled once per tile: a one-stage pipeline whose
+  // `empty` barrier the group's 4 warps arrive at.
+  using QPipe = PipelineBarriers<1, 4>;
+  struct TileStorage {
     // 1024-byte alignment: the swizzle pattern is taken from address bits 4..9.
     alignas(1024) Element q[kConsumerWarpgroups][QLayout::kElements];
     alignas(1024) Element k[Stages][KVLayout::kElements];
     alignas(1024) Element v[Stages][KVLayout::kElements];
-    uint64_t q_full;
+    QPipe q_pipe[kConsumerWarpgroups];
     PipelineBarriers<Stages, kConsumerArrivals> k_pipe;
     PipelineBarriers<Stages, kConsumerArrivals> v_pipe;
   };
+  // Where shared memory allows, O leaves through tiles of its own, so Q can be released (and
+  // the next tile's Q loaded) as soon as the tile's last S GEMM has read it; otherwise O is
+  // staged in the Q tile and Q is released after the store.
+  struct TileStorageWithOutput : TileStorage {
+    alignas(1024) Element o[kConsumerWarpgroups][QLayout::kElements];
+  };
+  static constexpr bool kSeparateOutput = sizeof(TileStorageWithOutput) + 1024 <= 227 * 1024;
+  using SharedStorage = std::conditional_t<kSeparateOutput, TileStorageWithOutput, TileStorage>;
+  ATTNKIT_DEVICE static Element* output_tile(SharedStorage& smem, int consumer) {
+    if constexpr (kSeparateOutput)
+      return smem.o[consumer];
+    else
+      return smem.q[consumer];
+  }
   // The dynamic shared memory base is only guaranteed 16-byte aligned: 1 KB of slack.
   static constexpr int kSmemBytes = static_cast<int>(sizeof(SharedStorage)) + 1024;
   static_assert(kSmemBytes <= 227 * 1024, "tiles exceed the 227 KB of shared memory a CTA may use");

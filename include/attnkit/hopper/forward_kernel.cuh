@@ -2,9 +2,11 @@
 // Attention forward on Hopper (sm_90a): the FlashAttention-2 math on TMA, mbarrier pipelines
 // and wgmma, warp-specialized (the schedule of FlashAttention-3, Shah et al. 2024).
 //
-// Grid: (query block of 64 rows per consumer, head, batch), longest blocks first. Warpgroups:
-//   producer   one thread loads Q once, then K and V of each block into a kStages ring
-//              (TMA, completion counted on the stage's `full` mbarrier);
+// Grid: persistent, at most one CTA per SM, each computing a list of (query block, head,
+// batch) tiles (tile_schedule.cuh). Warpgroups:
+//   producer   one thread loads each tile's Q (one 64-row box per consumer, a one-stage
+//              pipeline per consumer), then K and V of each block into a kStages ring that
+//              runs on across tiles (TMA, completion counted on the stage's `full` mbarrier);
 //   consumers  two or three warpgroups, 64 query rows each, walk the same K/V blocks in the
 //              order of the walk (attention/key_block_walk.cuh: the band's blocks last first,
 //              or a block mask's):
@@ -16,7 +18,9 @@
 //     O += P_last V_last;  O /= l;  LSE = m + log l
 //
 //   With PingPong the consumers take turns issuing their GEMMs (named barriers, round robin),
-//   so one's softmax overlaps another's GEMMs as well.
+//   so one's softmax overlaps another's GEMMs as well. Q is released after the tile's last S
+//   GEMM (or after the O store, where O is staged in the Q tile), so the producer loads the next
+//   tile's Q and first K/V blocks while the consumers finish this one.
 // The per-warp register tiles, masks and online softmax are the mma.sync path's: a wgmma
 // accumulator is, warp by warp, an AccumulatorTile (layout/wgmma_layout.cuh).
 
@@ -32,6 +36,7 @@
 #include "../softmax/online_softmax.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "forward_config.cuh"
+#include "tile_schedule.cuh"
 #include "tma_load.cuh"
 #include "warp_specialization.cuh"
 #include "wgmma.cuh"
@@ -53,11 +58,10 @@ inline constexpr int kSchedulerBarrier = 1;
 template <class Config, class Variant, class KeyBlocks = BandWalk>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ ForwardTensorMaps maps,
-                   const Variant variant, const KeyBlocks key_blocks) {
+                   const Variant variant, const KeyBlocks key_blocks, const TileSchedule schedule) {
 #if ATTNKIT_DEVICE_SM90A
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
-  using KVLayout = typename Config::KVLayout;
   using Storage = typename Config::SharedStorage;
   constexpr int kBlockM = Config::kBlockM;
   constexpr int kBlockN = Config::kBlockN;
@@ -68,57 +72,85 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const uint32_t misalignment = shared_address(shared_bytes) % 1024;
   Storage& smem = *reinterpret_cast<Storage*>(shared_bytes + (misalignment ? 1024 - misalignment : 0));
 
-  const int m_block = gridDim.x - 1 - blockIdx.x;
-  const int head = blockIdx.y;
-  const int batch = blockIdx.z;
-  const SequenceSpan span = locate_sequence(problem, batch);
-  const int seqlen_q = span.seqlen_q;
-  const int seqlen_k = span.seqlen_k;
-  const int q_begin = m_block * kBlockM;
-  if (q_begin >= seqlen_q) return;  // varlen: this entry is shorter than the longest
-  const int q_end = min(q_begin + kBlockM, seqlen_q);
-  const int head_kv = head / (problem.heads_q / problem.heads_kv);
-
-  const BandMask band = problem.band;
-  // The K/V blocks these rows visit; tiles outside the walk are never loaded.
-  const auto walk = key_blocks.template walk<kBlockN>(band, batch, head, q_begin, q_end, seqlen_q, seqlen_k);
-  const int n_blocks = walk.size();
-
   if (threadIdx.x == 0) {
-    cuda::ptx::mbarrier_init(&smem.q_full, 1);
+#pragma unroll
+    for (int c = 0; c < Config::kConsumerWarpgroups; ++c) smem.q_pipe[c].init();
     smem.k_pipe.init();
     smem.v_pipe.init();
   }
   __syncthreads();
 
+  const BandMask band = problem.band;
+  const bool varlen = problem.cu_seqlens_q != nullptr;
+  // One tile's rows and the K/V blocks they visit; tiles outside the walk are never loaded.
+  struct Tile {
+    TileCoord coord;
+    SequenceSpan span;
+    int q_begin, q_end, head_kv;
+  };
+  auto locate = [&](const TileCoord& coord, Tile& tile) {
+    tile.coord = coord;
+    tile.span = locate_sequence(problem, coord.batch);
+    tile.q_begin = coord.m_block * kBlockM;
+    tile.q_end = min(tile.q_begin + kBlockM, tile.span.seqlen_q);
+    tile.head_kv = coord.head / (problem.heads_q / problem.heads_kv);
+    return tile.q_begin < tile.span.seqlen_q;  // varlen: this entry may be shorter than the longest
+  };
+  auto walk_of = [&](const Tile& tile) {
+    return key_blocks.template walk<kBlockN>(band, tile.coord.batch, tile.coord.head, tile.q_begin, tile.q_end,
+                                             tile.span.seqlen_q, tile.span.seqlen_k);
+  };
+  // Calls visit(tile) for this CTA's tiles in order (the same on every warpgroup).
+  auto for_each_tile = [&](auto&& visit) {
+    for (int slot = blockIdx.x; slot < schedule.slots(); slot += gridDim.x) {
+#pragma unroll 1
+      for (int half = 0; half < 2; ++half) {
+        TileCoord coord;
+        Tile tile;
+        if (schedule.tile(slot, half, coord) && locate(coord, tile)) visit(tile);
+      }
+    }
+  };
+
   if (warpgroup_index() == 0) {
     // ---- producer ----
     warpgroup_release_registers<Config::kProducerRegisters>();
-    if (threadIdx.x != 0 || n_blocks == 0) return;
-    // Tensor coordinates: varlen rows are packed, with one "batch" in the map.
-    const bool varlen = problem.cu_seqlens_q != nullptr;
-    const int map_batch = varlen ? 0 : batch;
-    const int q_row = static_cast<int>(span.q_row_offset) + q_begin;
-    const int k_row = static_cast<int>(span.k_row_offset);
+    if (threadIdx.x != 0) return;
     tma_prefetch_map(maps.q);
     tma_prefetch_map(maps.k);
     tma_prefetch_map(maps.v);
-    cuda::ptx::mbarrier_arrive_expect_tx(cuda::ptx::sem_release, cuda::ptx::scope_cta, cuda::ptx::space_shared,
-                                         &smem.q_full, Config::kConsumerWarpgroups * Config::kQBytes);
+    // Tensor coordinates: varlen rows are packed, with one "batch" in the map.
+    PipelineState q_state, kv_state;
+    for_each_tile([&](const Tile& tile) {
+      const auto walk = walk_of(tile);
+      const int n_blocks = walk.size();
+      if (n_blocks == 0) return;
+      const int map_batch = varlen ? 0 : tile.coord.batch;
+      const int q_row = static_cast<int>(tile.span.q_row_offset) + tile.q_begin;
+      const int k_row = static_cast<int>(tile.span.k_row_offset);
+      for (int i = 0, n_block = walk.block(0); i < n_blocks; ++i) {
+        const int row = k_row + n_block * kBlockN;
+        uint64_t* k_full = smem.k_pipe.producer_acquire(kv_state, Config::kKVBytes);
+        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[kv_state.stage], maps.k, row, tile.head_kv, map_batch,
+                                                        k_full);
+        // Q after the first K block: that stage frees during the previous tile's last blocks,
+        // Q only once its consumers are done with the previous tile's Q.
+        if (i == 0) {
 #pragma unroll
-    for (int c = 0; c < Config::kConsumerWarpgroups; ++c)
-      tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[c], maps.q, q_row + c * kRows, head, map_batch,
-                                                    &smem.q_full);
-    PipelineState state;
-    for (int i = 0, n_block = walk.block(0); i < n_blocks; ++i) {
-      const int row = k_row + n_block * kBlockN;
-      uint64_t* k_full = smem.k_pipe.producer_acquire(state, Config::kKVBytes);
-      tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[state.stage], maps.k, row, head_kv, map_batch, k_full);
-      uint64_t* v_full = smem.v_pipe.producer_acquire(state, Config::kKVBytes);
-      tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[state.stage], maps.v, row, head_kv, map_batch, v_full);
-      state.advance<kStages>();
-      if (i + 1 < n_blocks) n_block = walk.next(n_block, i);
-    }
+          for (int c = 0; c < Config::kConsumerWarpgroups; ++c) {
+            uint64_t* q_full = smem.q_pipe[c].producer_acquire(q_state, Config::kQBytes);
+            tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[c], maps.q, q_row + c * kRows, tile.coord.head,
+                                                          map_batch, q_full);
+          }
+          q_state.advance<1>();
+        }
+        uint64_t* v_full = smem.v_pipe.producer_acquire(kv_state, Config::kKVBytes);
+        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[kv_state.stage], maps.v, row, tile.head_kv, map_batch,
+                                                        v_full);
+        kv_state.advance<kStages>();
+        if (i + 1 < n_blocks) n_block = walk.next(n_block, i);
+      }
+    });
     return;
   }
 
@@ -128,154 +160,186 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int thread = threadIdx.x % 128;
   const int lane = thread % 32;
   const int warp_row = (thread / 32) * 16;  // this warp's first row within the warpgroup's 64
-  const int group_q0 = q_begin + consumer * kRows;
-  const int warp_q0 = group_q0 + warp_row;
   Element* const q_tile = smem.q[consumer];
-
-  typename Config::OutputTile o;
-  o.fill(0.f);
-  OnlineSoftmax<Config::OutputTile::kThreadRows> softmax;
-  softmax.reset();
+  Element* const o_tile = Config::output_tile(smem, consumer);
   const float scale = problem.softmax_scale;
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
-
-  // Turn-taking: consumer c issues after a sync on its barrier; consumer c - 1 arrives there
-  // once it has issued. The last consumer gives consumer 0 the first turn and skips its own
-  // final arrival, so the arrivals on each barrier match its syncs exactly.
-  constexpr int kLastConsumer = Config::kConsumerWarpgroups - 1;
-  const bool ping_pong = Config::kPingPong && n_blocks > 0;
-  const int next = consumer == kLastConsumer ? 0 : consumer + 1;
-  auto wait_turn = [&] {
-    if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
-  };
-  auto pass_turn = [&](bool last_block) {
-    if (ping_pong && !(consumer == kLastConsumer && last_block))
-      named_barrier_arrive<256>(kSchedulerBarrier + next);
-  };
-  if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
 
   // Every consumer warp releases a stage once its wgmmas reading it have retired.
   auto release = [&](auto& pipe, const PipelineState& state) {
     if (lane == 0) pipe.consumer_release(state);
   };
+  // Turn-taking: consumer c issues after a sync on its barrier; consumer c - 1 arrives there
+  // once it has issued. Per tile, the last consumer gives consumer 0 the first turn and skips
+  // its own final arrival, so the arrivals on each barrier match its syncs exactly.
+  constexpr int kLastConsumer = Config::kConsumerWarpgroups - 1;
+  const int next = consumer == kLastConsumer ? 0 : consumer + 1;
 
-  typename Config::ScoreTile s;
-  auto issue_scores = [&](int stage) {
-    warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, smem.k[stage], false);
-  };
-  // Pins the register tiles a GEMM batch reads before its wgmma_fence: without it the compiler
-  // may sink their last writes (the rescale of O, the P conversion) below the fence, and ptxas
-  // then has to insert a second fence of its own.
-  auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
-  // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
-  auto softmax_block = [&](int i, int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
-    const int k_begin = n_block * kBlockN;
-    if constexpr (Variant::has_score_mod) {
-      s.for_each(lane, [&](int row, int col, float& score) {
-        score = variant.score_mod(score * scale, batch, head, warp_q0 + row, k_begin + col);
-      });
-    }
-    const TileClass tile_class =
-        walk.classify(i, band, variant, batch, head, TileBounds{group_q0, group_q0 + kRows, k_begin, k_begin + kBlockN},
-                      seqlen_q, seqlen_k);
-    if (tile_class != TileClass::full)
-      mask_score_tile(s, band, variant, batch, head, warp_q0, k_begin, seqlen_q, seqlen_k, lane);
-    softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
-  };
+  PipelineState q_state, k_state;
+  for_each_tile([&](const Tile& tile) {
+    const int batch = tile.coord.batch;
+    const int head = tile.coord.head;
+    const int seqlen_q = tile.span.seqlen_q;
+    const int seqlen_k = tile.span.seqlen_k;
+    const int group_q0 = tile.q_begin + consumer * kRows;
+    const int warp_q0 = group_q0 + warp_row;
+    const auto walk = walk_of(tile);
+    const int n_blocks = walk.size();
 
-  if (n_blocks > 0) {
-    mbarrier_wait(&smem.q_full, 0);
-    PipelineState k_state;
-    float o_rescale[Config::OutputTile::kThreadRows];
+    typename Config::OutputTile o;
+    o.fill(0.f);
+    OnlineSoftmax<Config::OutputTile::kThreadRows> softmax;
+    softmax.reset();
 
-    smem.k_pipe.consumer_wait(k_state);
-    wait_turn();
-    pin_operands(s);
-    wgmma_fence();
-    issue_scores(k_state.stage);
-    wgmma_commit_group();
-    pass_turn(n_blocks == 1);
-    wgmma_wait_group<0>();
-    fence_operands(s);
-    release(smem.k_pipe, k_state);
-    int n_block = walk.block(0);
-    softmax_block(0, n_block, o_rescale);  // O is still zero: rescaling it changes nothing
-    auto p = to_operand_a<Element>(s);
-    PipelineState v_state = k_state;
-    k_state.advance<kStages>();
-
-    // O is rescaled by the previous block's factors while this block's S GEMM runs, just
-    // before the P·V that adds to it.
-    auto rescale_output = [&] {
-      bool rescale_needed = false;
-#pragma unroll
-      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
-      if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
+    const bool ping_pong = Config::kPingPong && n_blocks > 0;
+    auto wait_turn = [&] {
+      if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
     };
-    for (int i = 1; i < n_blocks; ++i) {
-      n_block = walk.next(n_block, i - 1);
+    auto pass_turn = [&](bool last_block) {
+      if (ping_pong && !(consumer == kLastConsumer && last_block))
+        named_barrier_arrive<256>(kSchedulerBarrier + next);
+    };
+    if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
+    // With O in tiles of its own, Q is free once the tile's last S GEMM has retired.
+    auto release_q_after_scores = [&](int i) {
+      if (Config::kSeparateOutput && i == n_blocks - 1) release(smem.q_pipe[consumer], q_state);
+    };
+
+    typename Config::ScoreTile s;
+    auto issue_scores = [&](int stage) {
+      warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, smem.k[stage], false);
+    };
+    // Pins the register tiles a GEMM batch reads before its wgmma_fence: without it the compiler
+    // may sink their last writes (the rescale of O, the P conversion) below the fence, and ptxas
+    // then has to insert a second fence of its own.
+    auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
+    // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
+    auto softmax_block = [&](int i, int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
+      const int k_begin = n_block * kBlockN;
+      if constexpr (Variant::has_score_mod) {
+        s.for_each(lane, [&](int row, int col, float& score) {
+          score = variant.score_mod(score * scale, batch, head, warp_q0 + row, k_begin + col);
+        });
+      }
+      const TileClass tile_class = walk.classify(i, band, variant, batch, head,
+                                                 TileBounds{group_q0, group_q0 + kRows, k_begin, k_begin + kBlockN},
+                                                 seqlen_q, seqlen_k);
+      if (tile_class != TileClass::full)
+        mask_score_tile(s, band, variant, batch, head, warp_q0, k_begin, seqlen_q, seqlen_k, lane);
+      softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});
+    };
+
+    if (n_blocks > 0) {
+      smem.q_pipe[consumer].consumer_wait(q_state);
+      float o_rescale[Config::OutputTile::kThreadRows];
+
       smem.k_pipe.consumer_wait(k_state);
       wait_turn();
       pin_operands(s);
       wgmma_fence();
       issue_scores(k_state.stage);
       wgmma_commit_group();
+      pass_turn(n_blocks == 1);
+      wgmma_wait_group<0>();
+      fence_operands(s);
+      release(smem.k_pipe, k_state);
+      release_q_after_scores(0);
+      int n_block = walk.block(0);
+      softmax_block(0, n_block, o_rescale);  // O is still zero: rescaling it changes nothing
+      auto p = to_operand_a<Element>(s);
+      PipelineState v_state = k_state;
+      k_state.advance<kStages>();
+
+      // O is rescaled by the previous block's factors while this block's S GEMM runs, just
+      // before the P·V that adds to it.
+      auto rescale_output = [&] {
+        bool rescale_needed = false;
+#pragma unroll
+        for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
+        if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
+      };
+      for (int i = 1; i < n_blocks; ++i) {
+        n_block = walk.next(n_block, i - 1);
+        smem.k_pipe.consumer_wait(k_state);
+        wait_turn();
+        pin_operands(s);
+        wgmma_fence();
+        issue_scores(k_state.stage);
+        wgmma_commit_group();
+        rescale_output();
+        smem.v_pipe.consumer_wait(v_state);
+        pin_operands(o, p);
+        wgmma_fence();
+        warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
+        wgmma_commit_group();
+        pass_turn(i == n_blocks - 1);
+
+        wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
+        fence_operands(s);
+        release(smem.k_pipe, k_state);
+        release_q_after_scores(i);
+        softmax_block(i, n_block, o_rescale);
+
+        wgmma_wait_group<0>();
+        fence_operands(o);
+        fence_operands(p);
+        release(smem.v_pipe, v_state);
+        p = to_operand_a<Element>(s);
+        v_state = k_state;
+        k_state.advance<kStages>();
+      }
+
       rescale_output();
       smem.v_pipe.consumer_wait(v_state);
       pin_operands(o, p);
       wgmma_fence();
       warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
       wgmma_commit_group();
-      pass_turn(i == n_blocks - 1);
-
-      wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
-      fence_operands(s);
-      release(smem.k_pipe, k_state);
-      softmax_block(i, n_block, o_rescale);
-
       wgmma_wait_group<0>();
       fence_operands(o);
       fence_operands(p);
       release(smem.v_pipe, v_state);
-      p = to_operand_a<Element>(s);
-      v_state = k_state;
-      k_state.advance<kStages>();
     }
 
-    rescale_output();
-    smem.v_pipe.consumer_wait(v_state);
-    pin_operands(o, p);
-    wgmma_fence();
-    warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
-    wgmma_commit_group();
-    wgmma_wait_group<0>();
-    fence_operands(o);
-    fence_operands(p);
-    release(smem.v_pipe, v_state);
-  }
+    float o_normalizer[Config::OutputTile::kThreadRows];
+    float lse[Config::OutputTile::kThreadRows];
+    softmax.finalize(scale_log2, AccumulatorRowReduce{}, o_normalizer, lse);
+    o.scale_rows(o_normalizer);
 
-  float o_normalizer[Config::OutputTile::kThreadRows];
-  float lse[Config::OutputTile::kThreadRows];
-  softmax.finalize(scale_log2, AccumulatorRowReduce{}, o_normalizer, lse);
-  o.scale_rows(o_normalizer);
+    // O leaves through this warp's own 16 rows of the output tile (its own, or the Q tile whose
+    // wgmmas have retired), then as 16-byte rows to global memory. The first __syncwarp keeps
+    // this tile's writes behind the previous tile's reads of the same rows by other lanes.
+    Element* const o_global = sequence_start<Element>(problem.o, tile.span.q_row_offset, batch, head, varlen) +
+                              group_q0 * problem.o.row_stride;
+    const int valid_rows = tile.q_end - group_q0;
+    if (n_blocks > 0) {
+      __syncwarp();
+      store_accumulator<Element, QLayout>(o, o_tile, warp_row, lane);
+      __syncwarp();
+      store_rows<QLayout, 16, 32>(o_tile, o_global, problem.o.row_stride, warp_row, valid_rows, lane);
+      if constexpr (!Config::kSeparateOutput) {
+        // The producer's next TMA write of this Q tile must follow these generic-proxy
+        // accesses to it (the O staging): order them for the async proxy, then release.
+        cuda::ptx::fence_proxy_async(cuda::ptx::space_shared);
+        __syncwarp();
+        release(smem.q_pipe[consumer], q_state);
+      }
+      q_state.advance<1>();
+    } else {
+      // No key visited, no Q loaded: the producer may already be filling the Q tile for a
+      // later tile, so O = 0 goes straight to global memory.
+      store_zero_rows<QLayout, 16, 32>(o_global, problem.o.row_stride, warp_row, valid_rows, lane);
+    }
 
-  // O leaves through this warp's own 16 rows of its Q tile (the wgmmas that read Q have
-  // retired), then as 16-byte rows to global memory.
-  store_accumulator<Element, QLayout>(o, q_tile, warp_row, lane);
-  __syncwarp();
-  const bool varlen = problem.cu_seqlens_q != nullptr;
-  Element* const o_global =
-      sequence_start<Element>(problem.o, span.q_row_offset, batch, head, varlen) + group_q0 * problem.o.row_stride;
-  store_rows<QLayout, 16, 32>(q_tile, o_global, problem.o.row_stride, warp_row, q_end - group_q0, lane);
-
-  if (problem.lse != nullptr && layout::lane_in_group(lane) == 0) {
-    float* const lse_global = lse_start(problem, span, batch, head);
+    if (problem.lse != nullptr && layout::lane_in_group(lane) == 0) {
+      float* const lse_global = lse_start(problem, tile.span, batch, head);
 #pragma unroll
-    for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) {
-      const int q = warp_q0 + Config::OutputTile::tile_row(lane, r);
-      if (q < q_end) lse_global[q] = lse[r];
+      for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) {
+        const int q = warp_q0 + Config::OutputTile::tile_row(lane, r);
+        if (q < tile.q_end) lse_global[q] = lse[r];
+      }
     }
-  }
+  });
 #elif defined(__CUDA_ARCH__)
   __trap();  // compiled without sm_90a: the launcher never runs this on such a build
 #endif
