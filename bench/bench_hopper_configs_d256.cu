@@ -4,7 +4,7 @@ namespace attnkit::bench {
 void register_hopper_configs_d256() {
   using hopper::ForwardConfig;
   register_hopper_config<ForwardConfig<bfloat16_t, 256, 80, 2, true, 2>>("cfg_n80_s2_pp_wg2");
-  register_hopper_config<ForwardConfig<bfloat16_t, 256, 64, 2, true, 2>>("cfg_n64_s2_pp_wg2");
-  register_hopper_config<ForwardConfig<bfloat16_t, 256, 80, 2, false, 2>>("cfg_n80_s2_nopp_wg2");
+  register_hopper_config<ForwardConfig<bfloat16_t, 256, 80, 2, true, 2, true>>("cfg_n80_s2_pp_wg2_persistent");
+  register_hopper_config<ForwardConfig<bfloat16_t, 256, 64, 2, true, 2, true>>("cfg_n64_s2_pp_wg2_persistent");
 }
 }  // namespace attnkit::bench

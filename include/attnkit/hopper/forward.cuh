@@ -72,11 +72,15 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
 
   const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-  // Persistent: one CTA per SM at most (the tiles' shared memory and registers fill an SM).
+  // Persistent: one CTA per SM at most (the tiles' shared memory and registers fill an SM);
+  // otherwise one per tile, two per slot of the schedule.
   const TileSchedule schedule{ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch};
-  int sm_count = 0;
-  ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-  const int grid = std::min(schedule.slots(), sm_count);
+  int grid = 2 * schedule.slots();
+  if constexpr (Config::kPersistent) {
+    int sm_count = 0;
+    ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+    grid = std::min(schedule.slots(), sm_count);
+  }
   kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant, key_blocks, schedule);
   ATTNKIT_CHECK_LAUNCH();
 }

@@ -14,13 +14,19 @@ namespace attnkit::hopper {
 // PingPong: the consumer warpgroups take turns issuing their GEMMs (named barriers, round
 // robin), so one group's softmax runs while another's GEMMs keep the tensor cores busy.
 // ConsumerWarpgroups: 2 or 3 groups of 64 query rows each.
-template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2>
+// Persistent: at most one CTA per SM, each walking a list of tiles (tile_schedule.cuh), so a
+// tile's start-up (Q and first K/V loads) overlaps the previous tile's last blocks and store;
+// otherwise one CTA per tile. The tile loop costs registers: configs near the register limit
+// spill with it (bench/NOTES.md).
+template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2,
+          bool Persistent = false>
 struct ForwardConfig {
   using Element = Element_;
   static constexpr int kHeadDim = HeadDim;
   static constexpr int kBlockN = BlockN;  // keys per K/V block
   static constexpr int kStages = Stages;  // K/V blocks in flight in shared memory
   static constexpr bool kPingPong = PingPong;
+  static constexpr bool kPersistent = Persistent;
 
   // Warpgroup 0 produces (one thread issues every TMA copy); the others consume, each owning
   // 64 query rows (wgmma's M).
@@ -85,8 +91,10 @@ struct ForwardConfig {
 // Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
 //   d = 64:  three consumer warpgroups (192 query rows per CTA) on long unmasked sequences; two
 //            on banded ones and on sequences up to 2k, where smaller blocks keep more SMs busy.
-//   d = 128: 176 keys per block (fewer, longer GEMMs per softmax); 128 for banded (causal,
-//            window) sequences under 8k, whose diagonal blocks waste less at 128.
+//   d = 128: 176 keys per block (fewer, longer GEMMs per softmax) on long unmasked sequences;
+//            otherwise (up to 4k, and banded ones under 8k, whose diagonal blocks waste less at
+//            128) 128 keys on the persistent grid, which hides the per-tile start-up that short
+//            rows expose. The 176-key kernel spills with the tile loop, so it stays one CTA per tile.
 //   d = 256: 80 keys: O alone takes 128 registers per thread, and two K/V stages of 80 rows
 //            already fill shared memory.
 // `type` is the config for long unmasked sequences, `short_type` the other; use_short says
@@ -103,8 +111,8 @@ struct DefaultForwardConfig<Element, 64> {
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
   using type = ForwardConfig<Element, 128, 176, 2, true, 2>;
-  using short_type = ForwardConfig<Element, 128, 128, 2, true, 2>;
-  static bool use_short(int seqlen_q, bool banded) { return banded && seqlen_q < 8192; }
+  using short_type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
+  static bool use_short(int seqlen_q, bool banded) { return seqlen_q <= 4096 || (banded && seqlen_q < 8192); }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {
@@ -125,7 +133,7 @@ struct SparseForwardConfig<Element, 64> {
 };
 template <class Element>
 struct SparseForwardConfig<Element, 128> {
-  using type = ForwardConfig<Element, 128, 128, 2, true, 2>;
+  using type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
 };
 template <class Element>
 struct SparseForwardConfig<Element, 256> {

@@ -2,8 +2,8 @@
 // Attention forward on Hopper (sm_90a): the FlashAttention-2 math on TMA, mbarrier pipelines
 // and wgmma, warp-specialized (the schedule of FlashAttention-3, Shah et al. 2024).
 //
-// Grid: persistent, at most one CTA per SM, each computing a list of (query block, head,
-// batch) tiles (tile_schedule.cuh). Warpgroups:
+// Grid: one CTA per (query block, head, batch) tile or, with Config::kPersistent, at most one
+// CTA per SM, each computing a list of tiles (tile_schedule.cuh). Warpgroups:
 //   producer   one thread loads each tile's Q (one 64-row box per consumer, a one-stage
 //              pipeline per consumer), then K and V of each block into a kStages ring that
 //              runs on across tiles (TMA, completion counted on the stage's `full` mbarrier);
@@ -100,15 +100,19 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     return key_blocks.template walk<kBlockN>(band, tile.coord.batch, tile.coord.head, tile.q_begin, tile.q_end,
                                              tile.span.seqlen_q, tile.span.seqlen_k);
   };
-  // Calls visit(tile) for this CTA's tiles in order (the same on every warpgroup).
+  // Calls visit(tile) for this CTA's tiles in order (the same on every warpgroup): persistent,
+  // slots blockIdx.x, + gridDim.x, ...; otherwise the one tile blockIdx.x (two CTAs a slot).
   auto for_each_tile = [&](auto&& visit) {
-    for (int slot = blockIdx.x; slot < schedule.slots(); slot += gridDim.x) {
+    TileCoord coord;
+    Tile tile;
+    if constexpr (Config::kPersistent) {
+      for (int slot = blockIdx.x; slot < schedule.slots(); slot += gridDim.x) {
 #pragma unroll 1
-      for (int half = 0; half < 2; ++half) {
-        TileCoord coord;
-        Tile tile;
-        if (schedule.tile(slot, half, coord) && locate(coord, tile)) visit(tile);
+        for (int half = 0; half < 2; ++half)
+          if (schedule.tile(slot, half, coord) && locate(coord, tile)) visit(tile);
       }
+    } else {
+      if (schedule.tile(blockIdx.x / 2, blockIdx.x % 2, coord) && locate(coord, tile)) visit(tile);
     }
   };
 
