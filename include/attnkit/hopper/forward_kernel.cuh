@@ -123,12 +123,12 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     tma_prefetch_map(maps.q);
     tma_prefetch_map(maps.k);
     tma_prefetch_map(maps.v);
-    // Tensor coordinates: varlen rows are packed, with one "batch" in the map.
     PipelineState q_state, kv_state;
     for_each_tile([&](const Tile& tile) {
       const auto walk = walk_of(tile);
       const int n_blocks = walk.size();
       if (n_blocks == 0) return;
+      // Tensor coordinates: varlen rows are packed, with one "batch" in the map.
       const int map_batch = varlen ? 0 : tile.coord.batch;
       const int q_row = static_cast<int>(tile.span.q_row_offset) + tile.q_begin;
       const int k_row = static_cast<int>(tile.span.k_row_offset);
