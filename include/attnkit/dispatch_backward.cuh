@@ -1,17 +1,20 @@
 #pragma once
 // Runtime dispatch of the backward: one call for every supported (element type, head dim), the
-// counterpart of attnkit::forward (dispatch.cuh). The FA2 backward (attention/fa2_backward.cuh)
-// runs everywhere, after either forward.
+// counterpart of attnkit::forward (dispatch.cuh). On a compute capability 9.0 GPU the Hopper
+// backward (hopper/backward.cuh) runs the problems it supports (head dims 64 and 128, no
+// dropout, not the deterministic mode, varlen with total_q / total_k); the FA2 backward
+// (attention/fa2_backward.cuh) runs everything else, everywhere. Either runs after either
+// forward.
 //
 //   attnkit::forward(problem, stream);                        // O and LSE (problem.lse set)
 //   attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_o, d_q, d_k, d_v);
-//   attnkit::backward(problem, grads, stream);                // every head dim: 72 kernels
-//   attnkit::backward_for<128>(problem, grads, stream);       // only 128: 12 kernels
+//   attnkit::backward(problem, grads, stream);                // every head dim: 76 kernels
+//   attnkit::backward_for<128>(problem, grads, stream);       // only 128: 14 kernels
 //
 // `problem` must be the forward's (its O, LSE, dropout seed and offset). Compile time: as in
 // dispatch.cuh, kernels are instantiated where these are called. Each head dim is, per dtype,
-// a main kernel for each of (dropout, deterministic) plus a preprocess and a postprocess, the
-// heaviest code in the library; attnkit::backward builds all six head dims, backward_for<...>
+// a main kernel for each of (dropout, deterministic) plus a preprocess and a postprocess (and
+// at 64 and 128 the Hopper kernel), the heaviest code in the library; attnkit::backward builds all six head dims, backward_for<...>
 // only those listed and throws attnkit::error naming the head dim for a problem with another.
 // Forward-only programs include dispatch.cuh alone and pay nothing for this.
 
@@ -20,8 +23,28 @@
 #include "attention/backward_problem.cuh"
 #include "attention/fa2_backward.cuh"
 #include "dispatch.cuh"
+#include "hopper/backward.cuh"
 
 namespace attnkit {
+namespace detail {
+
+inline bool backward_runs_on_hopper(const AttentionProblem& problem, const BackwardGradients& grads) {
+  if (!hopper::supports_backward(problem, grads)) return false;
+  int device = 0;
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+  return hopper::device_supports_forward(device);
+}
+
+template <class Element, int HeadDim>
+void backward_typed(const AttentionProblem& problem, const BackwardGradients& grads, cudaStream_t stream) {
+  if constexpr (HeadDim == 64 || HeadDim == 128) {  // the Hopper backward's head dims
+    if (backward_runs_on_hopper(problem, grads))
+      return hopper::backward<Element, HeadDim>(problem, grads, NoVariant{}, stream);
+  }
+  fa2::backward<Element, HeadDim>(problem, grads, NoVariant{}, stream);
+}
+
+}  // namespace detail
 
 // dQ, dK, dV from grads.d_o for the head dims listed (each one of 32, 64, 96, 128, 192, 256).
 template <int... HeadDims>
@@ -31,7 +54,7 @@ void backward_for(const AttentionProblem& problem, const BackwardGradients& grad
                 "backward_for: every head dim listed must be one of 32, 64, 96, 128, 192, 256");
   const bool ran = detail::run_for_head_dim<HeadDims...>(problem.head_dim, [&](auto head_dim) {
     detail::run_for_dtype(problem.dtype, [&](auto element) {
-      fa2::backward<decltype(element), decltype(head_dim)::value>(problem, grads, NoVariant{}, stream);
+      detail::backward_typed<decltype(element), decltype(head_dim)::value>(problem, grads, stream);
     });
   });
   if (!ran) detail::fail_unlisted_head_dim<HeadDims...>("backward_for", problem.head_dim);

@@ -18,6 +18,23 @@ BackwardLauncher fa2_backward_launcher(const Variant& variant = {}) {
   };
 }
 
+// ALiBi (its derivative is 1, so only the forward's P changes), soft-capping (its derivative
+// 1 − tanh² must reach dS; a cap of 5 saturates the ±30 scores of the stddev-3 case) and a
+// mask_mod over variant_cases(), each through the forward and backward launchers that
+// make_forward(variant) and make_backward(variant) return (the FA2 and Hopper tests share it).
+template <class Element, int HeadDim, class MakeForward, class MakeBackward>
+void check_backward_variants(const MakeForward& make_forward, const MakeBackward& make_backward) {
+  for (const ForwardCase& c : variant_cases(7900)) {
+    const AlibiPair alibi(c);
+    check_backward<Element>(HeadDim, c, make_forward(alibi.device), make_backward(alibi.device), alibi.host,
+                            alibi.device);
+    const SoftCap softcap{{}, 5.f};
+    check_backward<Element>(HeadDim, c, make_forward(softcap), make_backward(softcap), softcap);
+    check_backward<Element>(HeadDim, c, make_forward(DropEveryThird{}), make_backward(DropEveryThird{}),
+                            DropEveryThird{});
+  }
+}
+
 // Around the tile sizes (64 query rows and 128 key rows per block; 32 and 64 for head dims
 // 192, 256) and a single row; a window
 // wider than a tile and one narrower than a tile whose key blocks see only a few query rows.

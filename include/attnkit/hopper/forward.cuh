@@ -40,6 +40,22 @@ inline bool supports_problem(const AttentionProblem& problem) {
 
 namespace detail {
 
+// What the Hopper kernels need beyond validate_problem: no dropout, varlen with its packed row
+// counts (they bound the TMA's view of the packed tensors), a compute capability 9.0 device,
+// whose id it returns. `pass` names the kernel in the messages ("forward"), `fallback` the
+// launcher that runs the rest ("fa2::forward").
+inline int require_hopper_problem(const AttentionProblem& problem, const char* pass, const char* fallback) {
+  require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability, ") is not supported by the Hopper ",
+          pass, "; use ", fallback);
+  require(!problem.varlen() || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper ", pass,
+          " needs total_q and total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
+  int device = 0;
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+  require(device_supports_forward(device), "the Hopper ", pass, " needs a compute capability 9.0 GPU (device ", device,
+          " is not); use ", fallback);
+  return device;
+}
+
 // Validates, resolves the scale, builds the tensor maps and launches the kernel over
 // `key_blocks`' walk.
 template <class Element, int HeadDim, class Variant, class Config, class KeyBlocks>
@@ -48,15 +64,8 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
   static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
                 "Config was built for another element type or head dim");
   validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
-  require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability,
-          ") is not supported by the Hopper forward; use fa2::forward");
+  const int device = require_hopper_problem(problem, "forward", "fa2::forward");
   const bool varlen = problem.varlen();
-  require(!varlen || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper forward needs total_q and ",
-          "total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
-  int device = 0;
-  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
-  require(device_supports_forward(device), "the Hopper forward needs a compute capability 9.0 GPU (device ", device,
-          " is not); use fa2::forward");
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();

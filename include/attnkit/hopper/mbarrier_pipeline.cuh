@@ -4,7 +4,9 @@
 //
 // Each stage has two barriers:
 //   full[s]   the producer arms it with the bytes it expects (arrive.expect_tx), the copies
-//             complete it; consumers wait on it before reading stage s.
+//             complete it; consumers wait on it before reading stage s. With ProducerArrivals
+//             > 1 it also waits for that many more arrivals (e.g. of threads whose cp.async
+//             copies fill part of the stage: cp_async_arrive_on).
 //   empty[s]  each consumer arrives when done reading stage s (`ConsumerArrivals` arrivals per
 //             round); the producer waits on it before refilling the stage.
 // A barrier completes phase after phase; waiters name the parity of the phase they wait for.
@@ -42,7 +44,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void mbarrier_wait(uint64_t* barrier, uint32_
 #endif
 }
 
-template <int Stages, int ConsumerArrivals>
+template <int Stages, int ConsumerArrivals, int ProducerArrivals = 1>
 struct PipelineBarriers {
   uint64_t full[Stages];
   uint64_t empty[Stages];
@@ -53,7 +55,7 @@ struct PipelineBarriers {
 #if ATTNKIT_DEVICE_SM90A
 #pragma unroll
     for (int s = 0; s < Stages; ++s) {
-      cuda::ptx::mbarrier_init(&full[s], 1);
+      cuda::ptx::mbarrier_init(&full[s], ProducerArrivals);
       cuda::ptx::mbarrier_init(&empty[s], ConsumerArrivals);
     }
     cuda::ptx::fence_mbarrier_init(cuda::ptx::sem_release, cuda::ptx::scope_cluster);

@@ -4,6 +4,8 @@
 //
 //   S(64 × N)  = A(64 × K) · B(N × K)ᵀ     A, B in shared memory, K-major (Q, K as stored)
 //   O(64 × N) += P(64 × K) · V(K × N)      P in registers, V in shared memory, MN-major
+//   C(64 × N)  = A(64 × K) · B(K × N)      A stored transposed (K × 64), B as stored (K × N),
+//                                          both MN-major in shared memory (the backward's dQ)
 //
 // Both tiles are 128-byte swizzled, 64-column panels (layout/wgmma_layout.cuh), as the TMA
 // writes them. A warpgroup's accumulator is one AccumulatorTile<1, N/8> per warp (its 16 rows);
@@ -101,6 +103,26 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void warpgroup_gemm_regs_b(AccumulatorTile<1,
   for (int k = 0; k < KTiles; ++k) {
     const uint64_t b_desc = layout::mnmajor_swizzle128_descriptor(b_base + k * 16 * layout::kSwizzle128Bytes, kPanelBytes);
     WgmmaOp<Element, 8 * NTiles>::template register_a<1>(acc.v[0], p.v[0][k], b_desc, 1);
+  }
+}
+
+// acc (+)= A · B over K = 16·KSteps with both operands MN-major in shared memory, transposed by
+// the instruction: `a_tile` holds Aᵀ (K rows × the warpgroup's 64 M columns, one 64-column
+// panel), `b_tile` B (K rows × N columns from its column 0, in panels of BRows rows). Each
+// k-step of 16 is 16 rows further into both tiles.
+template <class Element, int BRows, int KSteps, int NTiles>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void warpgroup_gemm_at_b(AccumulatorTile<1, NTiles>& acc, const Element* a_tile,
+                                                            const Element* b_tile, bool accumulate) {
+  constexpr uint32_t kPanelBytes = BRows * layout::kSwizzle128Bytes;
+  const uint32_t a_base = shared_address(a_tile);
+  const uint32_t b_base = shared_address(b_tile);
+#pragma unroll
+  for (int k = 0; k < KSteps; ++k) {
+    const uint32_t step = k * 16 * layout::kSwizzle128Bytes;
+    // A spans one panel along M, so its panel distance is never used.
+    const uint64_t a_desc = layout::mnmajor_swizzle128_descriptor(a_base + step, kPanelBytes);
+    const uint64_t b_desc = layout::mnmajor_swizzle128_descriptor(b_base + step, kPanelBytes);
+    WgmmaOp<Element, 8 * NTiles>::template shared_a<1, 1>(acc.v[0], a_desc, b_desc, (k > 0 || accumulate) ? 1 : 0);
   }
 }
 

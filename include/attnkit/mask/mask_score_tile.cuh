@@ -33,4 +33,27 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void mask_score_tile(ScoreTile& scores, const
   }
 }
 
+// The same mask on a transposed tile (the backward's Sᵀ): tile row 0 is key `key_row0`, tile
+// column 0 is query `q0`. The band keeps an interval of queries per key; keys past the sequence
+// keep none.
+template <class ScoreTile, class Variant>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void mask_transposed_score_tile(ScoreTile& scores, const BandMask& band,
+                                                                   const Variant& variant, int batch, int head,
+                                                                   int key_row0, int q0, int seqlen_q, int seqlen_k,
+                                                                   int lane) {
+#pragma unroll
+  for (int r = 0; r < ScoreTile::kThreadRows; ++r) {
+    const int key = key_row0 + ScoreTile::tile_row(lane, r);
+    const int first_col = band.first_query(key, seqlen_q, seqlen_k) - q0;
+    const int end_col = key < seqlen_k ? band.end_query(key + 1, seqlen_q, seqlen_k) - q0 : 0;
+#pragma unroll
+    for (int c = 0; c < ScoreTile::kThreadCols; ++c) {
+      const int col = ScoreTile::tile_col(lane, c);
+      bool keep = col >= first_col && col < end_col;
+      if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head, q0 + col, key);
+      if (!keep) scores.at(r, c) = negative_infinity();
+    }
+  }
+}
+
 }  // namespace attnkit

@@ -37,6 +37,14 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_4(void* shared, const void* glo
 #endif
 }
 
+// Arrives on the mbarrier at `barrier` (shared memory) once every cp.async this thread issued
+// before has landed; .noinc: the arrival is one of those the barrier was initialized to expect.
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_arrive_on(uint64_t* barrier) {
+#if ATTNKIT_DEVICE_SM80
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(shared_address(barrier)) : "memory");
+#endif
+}
+
 // Closes the group of copies issued since the last commit.
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void cp_async_commit() {
 #if ATTNKIT_DEVICE_SM80

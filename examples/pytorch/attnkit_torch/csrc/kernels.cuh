@@ -4,6 +4,7 @@
 
 #include <attnkit/attention/fa2_backward.cuh>
 #include <attnkit/attention/fa2_forward.cuh>
+#include <attnkit/hopper/backward.cuh>
 #include <attnkit/hopper/forward.cuh>
 #include <attnkit/mask/alibi.cuh>
 #include <attnkit/mask/softcap.cuh>
@@ -49,14 +50,27 @@ void forward(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cuda
   });
 }
 
+// Likewise the Hopper backward for the problems it supports (no dropout, not deterministic).
+template <int HeadDim, ScoreModKind Kind, class Element>
+void backward_typed(const attnkit::AttentionProblem& problem, const attnkit::BackwardGradients& grads,
+                    const ScoreMod& mod, cudaStream_t stream) {
+  const auto variant = make_variant<Kind>(problem, mod);
+  if constexpr (HeadDim == 64 || HeadDim == 128) {  // the Hopper backward's head dims
+    int device = 0;
+    ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+    if (attnkit::hopper::supports_backward(problem, grads) && attnkit::hopper::device_supports_forward(device))
+      return attnkit::hopper::backward<Element, HeadDim>(problem, grads, variant, stream);
+  }
+  attnkit::fa2::backward<Element, HeadDim>(problem, grads, variant, stream);
+}
+
 template <int HeadDim, ScoreModKind Kind>
 void backward(const attnkit::AttentionProblem& problem, const attnkit::BackwardGradients& grads, const ScoreMod& mod,
               cudaStream_t stream, LaunchStatus& status) {
   guarded(status, [&] {
-    const auto variant = make_variant<Kind>(problem, mod);
     if (problem.dtype == attnkit::DType::bf16)
-      return attnkit::fa2::backward<attnkit::bfloat16_t, HeadDim>(problem, grads, variant, stream);
-    attnkit::fa2::backward<attnkit::half_t, HeadDim>(problem, grads, variant, stream);
+      return backward_typed<HeadDim, Kind, attnkit::bfloat16_t>(problem, grads, mod, stream);
+    backward_typed<HeadDim, Kind, attnkit::half_t>(problem, grads, mod, stream);
   });
 }
 
