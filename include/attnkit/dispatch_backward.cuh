@@ -37,7 +37,7 @@ inline bool backward_runs_on_hopper(const AttentionProblem& problem, const Backw
 
 template <class Element, int HeadDim>
 void backward_typed(const AttentionProblem& problem, const BackwardGradients& grads, cudaStream_t stream) {
-  if constexpr (HeadDim == 64 || HeadDim == 128) {  // the Hopper backward's head dims
+  if constexpr (hopper::is_supported_backward_head_dim(HeadDim)) {
     if (backward_runs_on_hopper(problem, grads))
       return hopper::backward<Element, HeadDim>(problem, grads, NoVariant{}, stream);
   }

@@ -26,7 +26,7 @@
 
 namespace attnkit::hopper {
 
-inline bool is_supported_backward_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
+constexpr bool is_supported_backward_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 // Whether hopper::backward accepts this problem and these gradients (shape checks aside).
 inline bool supports_backward(const AttentionProblem& problem, const BackwardGradients& grads) {

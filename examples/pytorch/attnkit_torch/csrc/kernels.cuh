@@ -55,7 +55,7 @@ template <int HeadDim, ScoreModKind Kind, class Element>
 void backward_typed(const attnkit::AttentionProblem& problem, const attnkit::BackwardGradients& grads,
                     const ScoreMod& mod, cudaStream_t stream) {
   const auto variant = make_variant<Kind>(problem, mod);
-  if constexpr (HeadDim == 64 || HeadDim == 128) {  // the Hopper backward's head dims
+  if constexpr (attnkit::hopper::is_supported_backward_head_dim(HeadDim)) {
     int device = 0;
     ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
     if (attnkit::hopper::supports_backward(problem, grads) && attnkit::hopper::device_supports_forward(device))
