@@ -214,7 +214,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     wgmma_commit_group();
 
     // A block hanging over the end of the queries is masked too: its rows past the sequence
-    // hold another sequence's Q and dO (varlen) or another head's LSE, which must not count.
+    // hold another sequence's Q and dO (varlen), which must not count.
     TileClass tile_class = walk.classify(position, band, variant, batch, head,
                                          TileBounds{q_begin, q_begin + kBlockM, k_begin + key_row0,
                                                     k_begin + key_row0 + kKeys},
@@ -239,8 +239,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     }
     // Pᵀ in place of Sᵀ, then dSᵀ in place of dPᵀ. This lane's columns are queries, in
     // adjacent pairs: their LSE and D are read as one float2 each. On masked tiles the dropped
-    // elements are set to zero outright: their columns may be rows past the sequence, whose
-    // LSE and D are another row's or never written (NaN in a poisoned workspace).
+    // elements are set to zero outright rather than through exp2(−inf − LSE), so no value of a
+    // dropped element's LSE or D (a row that kept no key, a row past the sequence) reaches dSᵀ.
     const float* const lse_log2 = smem.lse_log2[stage];
     const float* const d_rows = smem.d[stage];
     auto to_gradients = [&](auto masked) {
