@@ -44,21 +44,18 @@ void launch_backward(const AttentionProblem& problem, const BackwardGradients& g
   require(problem.lse != nullptr, "the backward needs the forward's LSE: problem.lse is null");
   require_hopper_problem(problem, "backward", "fa2::backward");
   require(!grads.deterministic, "the deterministic mode is not supported by the Hopper backward; use fa2::backward");
-  const bool varlen = problem.varlen();
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
   fa2::detail::run_backward_passes<Element, HeadDim>(
       resolved, grads, fa2::SavedLse{}, stream, [&](const fa2::BackwardScratch& scratch) {
-        const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
-        const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
-        const int map_batch = varlen ? 1 : problem.batch;
+        const TensorMapRows rows = tensor_map_rows(problem);
         const DType dtype = ElementTraits<Element>::dtype;
         BackwardTensorMaps maps;
-        maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kBlockM);
-        maps.d_o = make_tensor_map(grads.d_o, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kBlockM);
-        maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
-        maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+        maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, Config::kBlockM);
+        maps.d_o = make_tensor_map(grads.d_o, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, Config::kBlockM);
+        maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
+        maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
 
         const auto kernel = backward_kernel<Config, Variant, QueryBlocks>;
         ATTNKIT_CUDA_CHECK(

@@ -65,19 +65,16 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
                 "Config was built for another element type or head dim");
   validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
   const int device = require_hopper_problem(problem, "forward", "fa2::forward");
-  const bool varlen = problem.varlen();
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
 
-  const int64_t rows_q = varlen ? problem.total_q : problem.seqlen_q;
-  const int64_t rows_k = varlen ? problem.total_k : problem.seqlen_k;
-  const int map_batch = varlen ? 1 : problem.batch;
+  const TensorMapRows rows = tensor_map_rows(problem);
   const DType dtype = ElementTraits<Element>::dtype;
   ForwardTensorMaps maps;
-  maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows_q, problem.heads_q, map_batch, Config::kWarpgroupRows);
-  maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
-  maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows_k, problem.heads_kv, map_batch, Config::kBlockN);
+  maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, Config::kWarpgroupRows);
+  maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
+  maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
 
   const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));

@@ -35,6 +35,17 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return encoder;
 }
 
+// The rows and batch of the TMA's view of a problem's tensors: (seqlen_q, seqlen_k, batch)
+// dense; a varlen problem's packed rows (total_q, total_k) as one batch entry.
+struct TensorMapRows {
+  int64_t q, k;
+  int batch;
+};
+inline TensorMapRows tensor_map_rows(const AttentionProblem& problem) {
+  if (problem.varlen()) return {problem.total_q, problem.total_k, 1};
+  return {problem.seqlen_q, problem.seqlen_k, problem.batch};
+}
+
 // `rows`: seqlen (dense) or total packed rows (varlen); `batch`: 1 for varlen.
 inline CUtensorMap make_tensor_map(const TensorRef& tensor, DType dtype, int head_dim, int64_t rows, int heads,
                                    int batch, int box_rows) {
