@@ -310,7 +310,9 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     fence_operands(dk);
     fence_operands(p);
     fence_operands(ds);
-    if (lane == 0) smem.q_pipe.consumer_release(state);
+    // A branch around the arrive, not its predicate as in the forward: here the predicated
+    // form measured 1-5% slower (bench/NOTES.md, Hopper forward v5).
+    if (lane == 0) smem.q_pipe.consumer_release(state, true);
 
     state.advance<kStages>();
     walk.advance(position);

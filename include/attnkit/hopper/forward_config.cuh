@@ -89,14 +89,15 @@ struct ForwardConfig {
 };
 
 // Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
-//   d = 64:  three consumer warpgroups (192 query rows per CTA) on long unmasked sequences; two
-//            on banded ones and on sequences up to 2k, where smaller blocks keep more SMs busy.
-//   d = 128: 176 keys per block (fewer, longer GEMMs per softmax) on long unmasked sequences;
-//            otherwise (up to 4k, and banded ones under 8k, whose diagonal blocks waste less at
-//            128) 128 keys on the persistent grid, which hides the per-tile start-up that short
-//            rows expose. The 176-key kernel spills with the tile loop, so it stays one CTA per tile.
+//   d = 64:  three consumer warpgroups (192 query rows per CTA) on long sequences; on those up
+//            to 2k, and banded ones up to 8k, two, on the persistent grid, which hides the
+//            per-tile start-up that short rows expose (the three-group kernel spills with the
+//            tile loop, so it stays one CTA per tile).
+//   d = 128: 128 keys per block on the persistent grid up to 8k and on every banded problem;
+//            176 keys (fewer, longer GEMMs per softmax, one CTA per tile: it spills with the
+//            tile loop) on longer unmasked sequences.
 //   d = 256: 80 keys: O alone takes 128 registers per thread, and two K/V stages of 80 rows
-//            already fill shared memory.
+//            already fill shared memory. One CTA per tile: the tile loop spills here too.
 // `type` is the config for long unmasked sequences, `short_type` the other; use_short says
 // which a problem gets. When both are the same type the launcher instantiates one kernel.
 template <class Element, int HeadDim>
@@ -105,14 +106,14 @@ struct DefaultForwardConfig;
 template <class Element>
 struct DefaultForwardConfig<Element, 64> {
   using type = ForwardConfig<Element, 64, 128, 2, true, 3>;
-  using short_type = ForwardConfig<Element, 64, 128, 2, true, 2>;
-  static bool use_short(int seqlen_q, bool banded) { return banded || seqlen_q <= 2048; }
+  using short_type = ForwardConfig<Element, 64, 128, 2, true, 2, true>;
+  static bool use_short(int seqlen_q, bool banded) { return seqlen_q <= 2048 || (banded && seqlen_q <= 8192); }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
   using type = ForwardConfig<Element, 128, 176, 2, true, 2>;
   using short_type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
-  static bool use_short(int seqlen_q, bool banded) { return seqlen_q <= 4096 || (banded && seqlen_q < 8192); }
+  static bool use_short(int seqlen_q, bool banded) { return banded || seqlen_q <= 8192; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {

@@ -29,6 +29,7 @@
 #include "../attention/key_block_walk.cuh"
 #include "../attention/sequence.cuh"
 #include "../core/math.cuh"
+#include "../core/warp_uniform.cuh"
 #include "../mask/attention_mask.cuh"
 #include "../mask/mask_score_tile.cuh"
 #include "../mma/accumulator_store.cuh"
@@ -90,7 +91,11 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   };
   auto locate = [&](const TileCoord& coord, Tile& tile) {
     tile.coord = coord;
-    tile.span = locate_sequence(problem, coord.batch);
+    // Varlen spans are loaded: broadcast, so that the tile loop's control flow (and the
+    // pipeline state it carries) stays provably warp-uniform (core/warp_uniform.cuh).
+    const SequenceSpan span = locate_sequence(problem, coord.batch);
+    tile.span = {warp_uniform(span.q_row_offset), warp_uniform(span.k_row_offset), warp_uniform(span.seqlen_q),
+                 warp_uniform(span.seqlen_k)};
     tile.q_begin = coord.m_block * kBlockM;
     tile.q_end = min(tile.q_begin + kBlockM, tile.span.seqlen_q);
     tile.head_kv = coord.head / (problem.heads_q / problem.heads_kv);
@@ -119,6 +124,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   if (warpgroup_index() == 0) {
     // ---- producer ----
     warpgroup_release_registers<Config::kProducerRegisters>();
+    // The other lanes exit, not wait: locate's warp_uniform shuffles then name only non-exited
+    // lane 0, which the shuffle's contract allows.
     if (threadIdx.x != 0) return;
     tma_prefetch_map(maps.q);
     tma_prefetch_map(maps.k);
@@ -170,9 +177,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
 
   // Every consumer warp releases a stage once its wgmmas reading it have retired.
-  auto release = [&](auto& pipe, const PipelineState& state) {
-    if (lane == 0) pipe.consumer_release(state);
-  };
+  auto release = [&](auto& pipe, const PipelineState& state) { pipe.consumer_release(state, lane == 0); };
   // Turn-taking: consumer c issues after a sync on its barrier; consumer c - 1 arrives there
   // once it has issued. Per tile, the last consumer gives consumer 0 the first turn and skips
   // its own final arrival, so the arrivals on each barrier match its syncs exactly.
@@ -188,7 +193,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     const int group_q0 = tile.q_begin + consumer * kRows;
     const int warp_q0 = group_q0 + warp_row;
     const auto walk = walk_of(tile);
-    const int n_blocks = walk.size();
+    const int n_blocks = warp_uniform(walk.size());  // a block mask's count is loaded
 
     typename Config::OutputTile o;
     o.fill(0.f);

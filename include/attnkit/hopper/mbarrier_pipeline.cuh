@@ -14,7 +14,8 @@
 // wraps to stage 0 and flips the parity. The producer waits on `empty` with the flipped parity,
 // which a fresh barrier counts as already complete, so the first round never blocks.
 //
-// Built on libcu++'s cuda::ptx wrappers of the mbarrier instructions.
+// Built on libcu++'s cuda::ptx wrappers of the mbarrier instructions, except the consumers'
+// predicated arrive (inline PTX: the wrappers have no predicate operand).
 
 #include <cstdint>
 
@@ -77,10 +78,24 @@ struct PipelineBarriers {
     mbarrier_wait(&full[state.stage], state.parity);
   }
 
-  // Called by each of the ConsumerArrivals arriving threads once its reads of the stage are done.
-  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void consumer_release(const PipelineState& state) {
+  // Called by every thread of a warp whose reads of the stage are done; those with `arrive`
+  // (one per arriving warp, ConsumerArrivals per round) arrive. A predicate on the arrive
+  // instruction, not a branch around it: a lane-dependent branch would be a divergent region
+  // in the consumer's loop, and ptxas then keeps the pipeline state (and the wgmma descriptors
+  // computed from the stage) in vector registers, with a move to uniform registers before
+  // every wgmma (bench/NOTES.md, Hopper forward v5).
+  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void consumer_release(const PipelineState& state, bool arrive) {
 #if ATTNKIT_DEVICE_SM90A
-    cuda::ptx::mbarrier_arrive(&empty[state.stage]);
+    const uint32_t barrier = static_cast<uint32_t>(__cvta_generic_to_shared(&empty[state.stage]));
+    asm volatile(
+        "{\n"
+        " .reg .pred p;\n"
+        " .reg .b64 phase_state;\n"
+        " setp.ne.u32 p, %1, 0;\n"
+        " @p mbarrier.arrive.shared::cta.b64 phase_state, [%0];\n"
+        "}\n" ::"r"(barrier),
+        "r"(static_cast<uint32_t>(arrive))
+        : "memory");
 #endif
   }
 };
