@@ -80,10 +80,10 @@ struct PipelineBarriers {
 
   // Called by every thread of a warp whose reads of the stage are done; those with `arrive`
   // (one per arriving warp, ConsumerArrivals per round) arrive. A predicate on the arrive
-  // instruction, not a branch around it: a lane-dependent branch would be a divergent region
-  // in the consumer's loop, and ptxas then keeps the pipeline state (and the wgmma descriptors
-  // computed from the stage) in vector registers, with a move to uniform registers before
-  // every wgmma (bench/NOTES.md, Hopper forward v5).
+  // instruction, not a branch around it: with a lane-dependent branch in the loop that carries
+  // the pipeline state, ptxas kept the state (and the wgmma descriptors computed from the
+  // stage) in vector registers in the persistent forward, with a move to uniform registers
+  // before every wgmma (bench/NOTES.md, Hopper forward v5).
   ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void consumer_release(const PipelineState& state, bool arrive) {
 #if ATTNKIT_DEVICE_SM90A
     const uint32_t barrier = static_cast<uint32_t>(__cvta_generic_to_shared(&empty[state.stage]));
