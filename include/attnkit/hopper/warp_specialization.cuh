@@ -10,12 +10,13 @@
 // consumers can take the rest of the register file.
 
 #include "../core/config.cuh"
+#include "../core/warp_uniform.cuh"
 #include "../layout/wgmma_layout.cuh"
 
 namespace attnkit::hopper {
 
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int warpgroup_index() {
-  return __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / layout::kWarpgroupThreads, 0);
+  return warp_uniform(static_cast<int>(threadIdx.x) / layout::kWarpgroupThreads);
 }
 
 template <int Registers>
