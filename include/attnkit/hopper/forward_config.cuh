@@ -97,7 +97,9 @@ struct ForwardConfig {
 //            176 keys (fewer, longer GEMMs per softmax, one CTA per tile: it spills with the
 //            tile loop) on longer unmasked sequences.
 //   d = 256: 80 keys: O alone takes 128 registers per thread, and two K/V stages of 80 rows
-//            already fill shared memory. One CTA per tile: the tile loop spills here too.
+//            already fill shared memory. Banded problems on the persistent grid, unmasked ones
+//            one CTA per tile: their tiles are long at every length, and the persistent grid
+//            measured no faster on them.
 // `type` is the config for long unmasked sequences, `short_type` the other; use_short says
 // which a problem gets. When both are the same type the launcher instantiates one kernel.
 template <class Element, int HeadDim>
@@ -118,8 +120,8 @@ struct DefaultForwardConfig<Element, 128> {
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {
   using type = ForwardConfig<Element, 256, 80, 2, true, 2>;
-  using short_type = type;
-  static bool use_short(int, bool) { return false; }
+  using short_type = ForwardConfig<Element, 256, 80, 2, true, 2, true>;
+  static bool use_short(int, bool banded) { return banded; }
 };
 
 // The block-sparse forward's config per head dim: whole kernel blocks must tile a mask block

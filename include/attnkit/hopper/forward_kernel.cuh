@@ -106,15 +106,20 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
                                              tile.span.seqlen_q, tile.span.seqlen_k);
   };
   // Calls visit(tile) for this CTA's tiles in order (the same on every warpgroup): persistent,
-  // slots blockIdx.x, + gridDim.x, ...; otherwise the one tile blockIdx.x (two CTAs a slot).
+  // slots blockIdx.x, + gridDim.x, ..., as one flat loop over (slot, half) (bench/NOTES.md,
+  // Hopper forward v6: with the two tiles of a slot as a loop of their own, ptxas spilled and
+  // moved the wgmma descriptors through vector registers in the d = 256 kernel); otherwise the
+  // one tile blockIdx.x (two CTAs a slot).
   auto for_each_tile = [&](auto&& visit) {
     TileCoord coord;
     Tile tile;
     if constexpr (Config::kPersistent) {
-      for (int slot = blockIdx.x; slot < schedule.slots(); slot += gridDim.x) {
-#pragma unroll 1
-        for (int half = 0; half < 2; ++half)
-          if (schedule.tile(slot, half, coord) && locate(coord, tile)) visit(tile);
+      for (int slot = blockIdx.x, half = 0; slot < schedule.slots();) {
+        if (schedule.tile(slot, half, coord) && locate(coord, tile)) visit(tile);
+        if (++half == 2) {
+          half = 0;
+          slot += gridDim.x;
+        }
       }
     } else {
       if (schedule.tile(blockIdx.x / 2, blockIdx.x % 2, coord) && locate(coord, tile)) visit(tile);

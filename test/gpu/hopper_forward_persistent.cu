@@ -1,0 +1,35 @@
+// Hopper forward on the persistent grid with the configs the defaults run one CTA per tile
+// (hopper/forward_config.cuh), so that the tile loop stays tested on them too: d = 64 with
+// three consumer groups (O in tiles of its own) and d = 128 with 176-key blocks (O staged in
+// the Q tile).
+#include "hopper_forward_cases.cuh"
+
+namespace attnkit::testing {
+namespace {
+
+template <class Config>
+ForwardLauncher config_launcher() {
+  return [](const AttentionProblem& problem) {
+    hopper::forward<typename Config::Element, Config::kHeadDim, NoVariant, Config>(problem);
+  };
+}
+
+template <class Config>
+void run_persistent_cases() {
+  skip_unless_hopper();
+  const std::vector<ForwardCase> matrix = forward_matrix();
+  for (size_t i = 0; i < matrix.size(); i += 3)
+    check_forward<bfloat16_t>(Config::kHeadDim, matrix[i], config_launcher<Config>());
+  check_forward<bfloat16_t>(Config::kHeadDim, long_forward_cases()[0], config_launcher<Config>());
+  for (const ForwardCase& c : persistent_grid_cases())
+    check_forward<bfloat16_t>(Config::kHeadDim, c, config_launcher<Config>());
+}
+
+}  // namespace
+
+TEST_CASE("hopper forward, persistent configs", "[hopper][forward][persistent]") {
+  run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 64, 128, 2, true, 3, true>>();
+  run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 128, 176, 2, true, 2, true>>();
+}
+
+}  // namespace attnkit::testing
