@@ -11,9 +11,12 @@
 
 namespace attnkit::testing {
 
-template <class Element, int HeadDim, class Variant = NoVariant>
+// Config: void for the head dim's defaults (hopper::DefaultForwardConfig), or one config.
+template <class Element, int HeadDim, class Variant = NoVariant, class Config = void>
 ForwardLauncher hopper_launcher(const Variant& variant = {}) {
-  return [variant](const AttentionProblem& problem) { hopper::forward<Element, HeadDim>(problem, variant); };
+  return [variant](const AttentionProblem& problem) {
+    hopper::forward<Element, HeadDim, Variant, Config>(problem, variant);
+  };
 }
 
 // Skips the calling test case (visibly) on a GPU that is not compute capability 9.0.

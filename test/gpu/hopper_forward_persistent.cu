@@ -8,21 +8,15 @@ namespace attnkit::testing {
 namespace {
 
 template <class Config>
-ForwardLauncher config_launcher() {
-  return [](const AttentionProblem& problem) {
-    hopper::forward<typename Config::Element, Config::kHeadDim, NoVariant, Config>(problem);
-  };
-}
-
-template <class Config>
 void run_persistent_cases() {
   skip_unless_hopper();
+  const ForwardLauncher launcher = hopper_launcher<bfloat16_t, Config::kHeadDim, NoVariant, Config>();
   const std::vector<ForwardCase> matrix = forward_matrix();
   for (size_t i = 0; i < matrix.size(); i += 3)
-    check_forward<bfloat16_t>(Config::kHeadDim, matrix[i], config_launcher<Config>());
-  check_forward<bfloat16_t>(Config::kHeadDim, long_forward_cases()[0], config_launcher<Config>());
+    check_forward<bfloat16_t>(Config::kHeadDim, matrix[i], launcher);
+  check_forward<bfloat16_t>(Config::kHeadDim, long_forward_cases()[0], launcher);
   for (const ForwardCase& c : persistent_grid_cases())
-    check_forward<bfloat16_t>(Config::kHeadDim, c, config_launcher<Config>());
+    check_forward<bfloat16_t>(Config::kHeadDim, c, launcher);
 }
 
 }  // namespace
