@@ -1,7 +1,9 @@
 // The Hopper blocks on their own, one warpgroup: TMA panel loads completing on an mbarrier,
 // then S = A·Bᵀ (both operands K-major in shared memory) and O = P·V (P from registers, V
-// MN-major across two 64-column panels), against float64 products on the host. Exercises
-// tensor_map.cuh, tma_load.cuh, mbarrier_pipeline.cuh, wgmma.cuh and the ownership map of
+// MN-major across two 64-column panels), against float64 products on the host; then O as
+// 16-bit elements through stmatrix into a swizzled tile and out by one TMA store per warp, into
+// a map whose view ends inside the last warp's rows. Exercises tensor_map.cuh, tma_load.cuh,
+// tma_store.cuh, stmatrix_store.cuh, mbarrier_pipeline.cuh, wgmma.cuh and the ownership map of
 // layout/wgmma_layout.cuh.
 
 #include <cmath>
@@ -11,6 +13,8 @@
 
 #include "attnkit/hopper/tma_load.cuh"
 #include "attnkit/hopper/mbarrier_pipeline.cuh"
+#include "attnkit/hopper/stmatrix_store.cuh"
+#include "attnkit/hopper/tma_store.cuh"
 #include "attnkit/hopper/wgmma.cuh"
 #include "attnkit/reference/host_tensor.cuh"
 #include "hopper_forward_cases.cuh"
@@ -26,6 +30,7 @@ constexpr int kK = 128;   // reduction dim of S (two panels)
 constexpr int kN = 128;   // rows of B: columns of S
 constexpr int kKeys = 64; // reduction dim of O = P·V: the first 64 columns of A act as P
 constexpr int kD = 128;   // columns of V and O (two panels: the MN-major leading offset)
+constexpr int kStoredRows = 60;  // rows of the O map's view: the TMA must skip rows 60..63
 
 template <class Element>
 struct Tiles {
@@ -37,6 +42,7 @@ struct Tiles {
 
 struct Maps {
   CUtensorMap a, b, v;
+  CUtensorMap o;  // 16-bit O, boxes of 16 rows (one warp's)
 };
 
 template <class Element>
@@ -95,6 +101,19 @@ __global__ void __launch_bounds__(128) gemm_blocks_kernel(const __grid_constant_
     const layout::Coord c = layout::wgmma_accumulator_coord(thread, j);
     o_out[c.row * kD + c.col] = o.v[0][j / 4][j % 4];
   }
+
+  // O to 16 bits in the A tile (kM × kD like O; every warp's GEMM reads of it have retired,
+  // the barrier keeps a fast warp from writing before a slow one's wait), then each warp's
+  // 16 rows out by the TMA: generic writes, proxy fence, warp sync, then lane 0 issues.
+  __syncthreads();
+  const int warp_row = (thread / 32) * 16;
+  hopper::store_accumulator_stmatrix<Element, layout::SwizzledTile<kM, kD>>(o, tiles.a, warp_row, lane);
+  cuda::ptx::fence_proxy_async(cuda::ptx::space_shared);
+  __syncwarp();
+  if (lane == 0) {
+    hopper::tma_store_panels<kD, kM * 64>(tiles.a + warp_row * 64, maps.o, warp_row, 0, 0);
+    hopper::tma_store_wait();
+  }
 #endif
 }
 
@@ -108,6 +127,9 @@ void check_gemm_blocks(uint64_t seed) {
   const std::vector<Element> v = round_to_elements<Element>(v_values);
   DeviceArray<Element> a_device(a), b_device(b), v_device(v);
   DeviceArray<float> s_device(kM * kN), o_device(kM * kD);
+  // Poisoned: rows the TMA store must not reach keep this value.
+  const Element poison = from_float<Element>(-777.f);
+  DeviceArray<Element> o16_device(std::vector<Element>(kM * kD, poison));
 
   auto matrix = [](void* data, int cols) {
     TensorRef t;
@@ -122,6 +144,7 @@ void check_gemm_blocks(uint64_t seed) {
   maps.a = hopper::make_tensor_map(matrix(a_device.get(), kK), dtype, kK, kM, 1, 1, kM);
   maps.b = hopper::make_tensor_map(matrix(b_device.get(), kK), dtype, kK, kN, 1, 1, kN);
   maps.v = hopper::make_tensor_map(matrix(v_device.get(), kD), dtype, kD, kKeys, 1, 1, kKeys);
+  maps.o = hopper::make_tensor_map(matrix(o16_device.get(), kD), dtype, kD, kStoredRows, 1, 1, 16);
   const int smem_bytes = static_cast<int>(sizeof(Tiles<Element>)) + 1024;
   ATTNKIT_CUDA_CHECK(
       cudaFuncSetAttribute(gemm_blocks_kernel<Element>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
@@ -130,9 +153,11 @@ void check_gemm_blocks(uint64_t seed) {
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> s = s_device.download();
   const std::vector<float> o = o_device.download();
+  const std::vector<Element> o16 = o16_device.download();
 
   // fp32 accumulation of exact 16-bit products: a few ulps of the sum's magnitude.
-  double s_error = 0, o_error = 0;
+  double s_error = 0, o_error = 0, o16_error = 0;
+  int o16_unwritten = 0, o16_past_view = 0;
   for (int m = 0; m < kM; ++m)
     for (int n = 0; n < kN; ++n) {
       double expected = 0;
@@ -144,15 +169,30 @@ void check_gemm_blocks(uint64_t seed) {
       double expected = 0.5;
       for (int k = 0; k < kKeys; ++k) expected += to_double(a[m * kK + k]) * to_double(v[k * kD + d]);
       o_error = std::fmax(o_error, std::fabs(o[m * kD + d] - expected));
+      const float stored = to_float(o16[m * kD + d]);
+      if (m < kStoredRows) {
+        // One rounding to 16 bits (half an ulp: 2^-9 relative for bf16, 2^-12 for fp16) on top
+        // of the fp32 sum's error: within |expected|·2^-8 + 1e-3, as a fraction of that bound.
+        o16_unwritten += stored == to_float(poison);
+        o16_error = std::fmax(o16_error, std::fabs(stored - expected) / (std::fabs(expected) / 256 + 1e-3));
+      } else {
+        o16_past_view += stored != to_float(poison);
+      }
     }
-  INFO(ElementTraits<Element>::name << ": max |S - S_ref| = " << s_error << ", max |O - O_ref| = " << o_error);
+  INFO(ElementTraits<Element>::name << ": max |S - S_ref| = " << s_error << ", max |O - O_ref| = " << o_error
+                                    << ", 16-bit O: max error / bound " << o16_error << ", " << o16_unwritten
+                                    << " elements unwritten, " << o16_past_view << " written past the view");
   CHECK(s_error < 1e-3);
   CHECK(o_error < 1e-3);
+  CHECK(o16_error <= 1.0);
+  CHECK(o16_unwritten == 0);
+  CHECK(o16_past_view == 0);
 }
 
 }  // namespace
 
-TEST_CASE("hopper blocks: TMA panels, wgmma A·Bᵀ from shared memory and P·V from registers", "[hopper][blocks]") {
+TEST_CASE("hopper blocks: TMA panels, wgmma A·Bᵀ from shared memory and P·V from registers, stmatrix and TMA store",
+          "[hopper][blocks]") {
   skip_unless_hopper();
   check_gemm_blocks<bfloat16_t>(11);
   check_gemm_blocks<half_t>(12);

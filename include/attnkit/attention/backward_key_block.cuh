@@ -191,7 +191,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
     gemm_a_bt<Element, KVLayout, QLayout>(dp, v_tile, warp_row0, do_tile(stage), lane, q_col0);
 
     // The forward's dropout decisions for these elements, regenerated.
-    bool kept[ScoreTile::kMTiles][ScoreTile::kNTiles][4];
+    [[maybe_unused]] bool kept[ScoreTile::kMTiles][ScoreTile::kNTiles][4];
     if constexpr (Dropout) {
       const DropoutMask dropout(problem.dropout.seed, problem.dropout.offset,
                                 dropout_threshold(problem.dropout.probability),
@@ -199,7 +199,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
       dropout.for_each_rows_keys<ScoreTile>(lane, k_begin + warp_row0, q_begin + q_col0,
                                             [&](int m, int n, int i, bool keep) { kept[m][n][i] = keep; });
     }
-    const float dropout_scale = Dropout ? dropout_keep_scale(problem.dropout.probability) : 1.f;
+    [[maybe_unused]] const float dropout_scale = Dropout ? dropout_keep_scale(problem.dropout.probability) : 1.f;
 
     // Pᵀ and dSᵀ element by element; this lane's rows are keys, its columns queries, which
     // come in adjacent pairs (2t, 2t + 1): their LSE and D are read as one float2 each.
@@ -221,7 +221,7 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
           float score = s.at(r, c + half);
-          float score_grad = 1.f;
+          [[maybe_unused]] float score_grad = 1.f;
           if constexpr (Variant::has_score_mod) {
             score *= scale;
             score_grad = variant.score_mod_grad(score, batch, head, q_begin + col + half, key);

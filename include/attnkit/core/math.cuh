@@ -26,6 +26,30 @@ ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE float fast_exp2(float x) {
 #endif
 }
 
+// 1/x and log2(x) on the special-function unit (rcp.approx, lg2.approx; flush-to-zero), for
+// softmax row sums: those are ≥ 1 where not zero (the row maximum contributes exp2(0) = 1),
+// far from the denormals for which the IEEE forms (1.f / x, log2f) carry a slow path into
+// every row of every tile's epilogue.
+ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE float fast_reciprocal(float x) {
+#if defined(__CUDA_ARCH__)
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return 1.f / x;
+#endif
+}
+
+ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE float fast_log2(float x) {
+#if defined(__CUDA_ARCH__)
+  float y;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return std::log2(x);
+#endif
+}
+
 ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE float negative_infinity() { return -INFINITY; }
 
 template <class T>

@@ -75,6 +75,7 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
   maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, Config::kWarpgroupRows);
   maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
   maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
+  maps.o = make_tensor_map(problem.o, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, 16);
 
   const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));

@@ -68,6 +68,7 @@ struct ForwardConfig {
     QPipe q_pipe[kConsumerWarpgroups];
     PipelineBarriers<Stages, kConsumerArrivals> k_pipe;
     PipelineBarriers<Stages, kConsumerArrivals> v_pipe;
+    float wait_anchor;  // written, never read: see hold_wait_after (wgmma.cuh)
   };
   // Where shared memory allows, O leaves through tiles of its own, so Q can be released (and
   // the next tile's Q loaded) as soon as the tile's last S GEMM has read it; otherwise O is

@@ -14,7 +14,8 @@
 //     S₀ = Q K₀ᵀ; P₀ = softmax(S₀)                                  (j: position in the walk)
 //     for j = 1 ..:   issue Sⱼ = Q Kⱼᵀ and O += Pⱼ₋₁ Vⱼ₋₁ together      (wgmma, async)
 //                     wait for Sⱼ; release Kⱼ; mask, online softmax → Pⱼ, rescale factors
-//                     wait for the P·V; release Vⱼ₋₁; O *= rescale      (overlaps the softmax)
+//                     (the P·V runs beside the softmax)
+//                     wait for the P·V; release Vⱼ₋₁; O *= rescale
 //     O += P_last V_last;  O /= l;  LSE = m + log l
 //
 //   With PingPong the consumers take turns issuing their GEMMs (named barriers, round robin),
@@ -32,13 +33,14 @@
 #include "../core/warp_uniform.cuh"
 #include "../mask/attention_mask.cuh"
 #include "../mask/mask_score_tile.cuh"
-#include "../mma/accumulator_store.cuh"
 #include "../mma/row_reduce.cuh"
 #include "../softmax/online_softmax.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "forward_config.cuh"
+#include "stmatrix_store.cuh"
 #include "tile_schedule.cuh"
 #include "tma_load.cuh"
+#include "tma_store.cuh"
 #include "warp_specialization.cuh"
 #include "wgmma.cuh"
 
@@ -48,6 +50,7 @@ struct ForwardTensorMaps {
   CUtensorMap q;  // boxes of 64 rows (one consumer warpgroup's)
   CUtensorMap k;  // boxes of BlockN rows
   CUtensorMap v;
+  CUtensorMap o;  // boxes of 16 rows (one consumer warp's)
 };
 
 // Named barrier ids: consumer c waits on kSchedulerBarrier + c for its turn to issue GEMMs.
@@ -184,10 +187,13 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   // Every consumer warp releases a stage once its wgmmas reading it have retired.
   auto release = [&](auto& pipe, const PipelineState& state) { pipe.consumer_release(state, lane == 0); };
   // Turn-taking: consumer c issues after a sync on its barrier; consumer c - 1 arrives there
-  // once it has issued. Per tile, the last consumer gives consumer 0 the first turn and skips
-  // its own final arrival, so the arrivals on each barrier match its syncs exactly.
+  // once it has issued. The turns run on from one tile to the next: the last consumer's last
+  // turn of a tile hands consumer 0 the first of the next, so consumer 0 can issue it while the
+  // others still finish this tile. The last consumer gives the very first turn, and consumer 0
+  // takes the arrival left after the last tile, so each barrier's arrivals match its syncs.
   constexpr int kLastConsumer = Config::kConsumerWarpgroups - 1;
   const int next = consumer == kLastConsumer ? 0 : consumer + 1;
+  if (Config::kPingPong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
 
   PipelineState q_state, k_state;
   for_each_tile([&](const Tile& tile) {
@@ -209,11 +215,9 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     auto wait_turn = [&] {
       if (ping_pong) named_barrier_sync<256>(kSchedulerBarrier + consumer);
     };
-    auto pass_turn = [&](bool last_block) {
-      if (ping_pong && !(consumer == kLastConsumer && last_block))
-        named_barrier_arrive<256>(kSchedulerBarrier + next);
+    auto pass_turn = [&] {
+      if (ping_pong) named_barrier_arrive<256>(kSchedulerBarrier + next);
     };
-    if (ping_pong && consumer == kLastConsumer) named_barrier_arrive<256>(kSchedulerBarrier + 0);
     // With O in tiles of its own, Q is free once the tile's last S GEMM has retired.
     auto release_q_after_scores = [&](int i) {
       if (Config::kSeparateOutput && i == n_blocks - 1) release(smem.q_pipe[consumer], q_state);
@@ -253,7 +257,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       wgmma_fence();
       issue_scores(k_state.stage);
       wgmma_commit_group();
-      pass_turn(n_blocks == 1);
+      pass_turn();
       wgmma_wait_group<0>();
       fence_operands(s);
       release(smem.k_pipe, k_state);
@@ -264,8 +268,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       PipelineState v_state = k_state;
       k_state.advance<kStages>();
 
-      // O is rescaled by the previous block's factors while this block's S GEMM runs, just
-      // before the P·V that adds to it.
+      // O, with the previous block's P·V in, takes this block's factors (skipped while no
+      // row's maximum moved).
       auto rescale_output = [&] {
         bool rescale_needed = false;
 #pragma unroll
@@ -280,30 +284,34 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
         wgmma_fence();
         issue_scores(k_state.stage);
         wgmma_commit_group();
-        rescale_output();
         smem.v_pipe.consumer_wait(v_state);
         pin_operands(o, p);
         wgmma_fence();
         warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
         wgmma_commit_group();
-        pass_turn(i == n_blocks - 1);
+        pass_turn();
 
         wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
         fence_operands(s);
         release(smem.k_pipe, k_state);
         release_q_after_scores(i);
         softmax_block(i, n_block, o_rescale);
+        // The row sums need every exponential: the wait below stays after the whole softmax.
+        float sums = 0.f;
+#pragma unroll
+        for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) sums += softmax.row_sum[r];
+        hold_wait_after(sums, &smem.wait_anchor);
 
         wgmma_wait_group<0>();
         fence_operands(o);
         fence_operands(p);
+        rescale_output();
         release(smem.v_pipe, v_state);
         p = to_operand_a<Element>(s);
         v_state = k_state;
         k_state.advance<kStages>();
       }
 
-      rescale_output();
       smem.v_pipe.consumer_wait(v_state);
       pin_operands(o, p);
       wgmma_fence();
@@ -321,19 +329,36 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     o.scale_rows(o_normalizer);
 
     // O leaves through this warp's own 16 rows of the output tile (its own, or the Q tile whose
-    // wgmmas have retired), then as 16-byte rows to global memory. The first __syncwarp keeps
-    // this tile's writes behind the previous tile's reads of the same rows by other lanes.
+    // wgmmas have retired): lane 0 stores them with the TMA (tma_store.cuh), and the warp goes
+    // on to the next tile while the copy runs. Where the TMA could write rows that are not
+    // this tile's (a varlen entry ending inside the warp's rows: the next entry's rows follow
+    // in the map's view), the warp stores its valid rows itself, as 16-byte rows.
     Element* const o_global = sequence_start<Element>(problem.o, tile.span.q_row_offset, batch, head, varlen) +
                               group_q0 * problem.o.row_stride;
     const int valid_rows = tile.q_end - group_q0;
     if (n_blocks > 0) {
+      // The rows are rewritten only after the previous tile's copy (or, on the other path,
+      // every lane's reads of them) is done with them.
+      if (lane == 0) tma_store_wait_read();
       __syncwarp();
-      store_accumulator<Element, QLayout>(o, o_tile, warp_row, lane);
+      store_accumulator_stmatrix<Element, QLayout>(o, o_tile, warp_row, lane);
+      // Generic-proxy writes of the tile, then async-proxy reads of it (the TMA store, or the
+      // producer's next load of the Q tile the rows were staged in): fence, then sync.
+      cuda::ptx::fence_proxy_async(cuda::ptx::space_shared);
       __syncwarp();
-      store_rows<QLayout, 16, 32>(o_tile, o_global, problem.o.row_stride, warp_row, valid_rows, lane);
+      if (!varlen || valid_rows >= warp_row + 16) {
+        if (lane == 0)
+          tma_store_panels<Config::kHeadDim, kRows * 64>(o_tile + warp_row * 64, maps.o,
+                                                         static_cast<int>(tile.span.q_row_offset) + warp_q0, head,
+                                                         varlen ? 0 : batch);
+      } else {
+        store_rows<QLayout, 16, 32>(o_tile, o_global, problem.o.row_stride, warp_row, valid_rows, lane);
+      }
       if constexpr (!Config::kSeparateOutput) {
-        // The producer's next TMA write of this Q tile must follow these generic-proxy
-        // accesses to it (the O staging): order them for the async proxy, then release.
+        // The producer refills this Q tile once every warp has released it: by then the copy
+        // must have read the rows, and the other path's generic reads of them must be ordered
+        // before the refill's async-proxy writes.
+        if (lane == 0) tma_store_wait_read();
         cuda::ptx::fence_proxy_async(cuda::ptx::space_shared);
         __syncwarp();
         release(smem.q_pipe[consumer], q_state);
@@ -354,6 +379,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       }
     }
   });
+  if (Config::kPingPong && consumer == 0) named_barrier_sync<256>(kSchedulerBarrier + 0);
+  if (lane == 0) tma_store_wait();  // shared memory must outlive the copies' reads
 #elif defined(__CUDA_ARCH__)
   __trap();  // compiled without sm_90a: the launcher never runs this on such a build
 #endif

@@ -71,6 +71,17 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE uint32_t shared_address(const void* pointer) 
   return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
 }
 
+// Keeps the next wgmma_wait_group behind the computation of `value`. ptxas schedules a wait as
+// early as it may: above any arithmetic that does not depend on it, up to the last memory
+// access before it. Work meant to run while a wgmma is in flight (the softmax beside the P·V)
+// can so end up after the wait, serialized with the GEMM, whenever something after the wait
+// (the conversion of P into the registers the wgmma reads) pulls the wait up to interleave with
+// it. A shared-memory store of a value that depends on all that work is such a memory access:
+// the wait stays after it. `anchor` is a word of shared memory nothing reads.
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void hold_wait_after(float value, float* anchor) {
+  asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(shared_address(anchor)), "f"(value) : "memory");
+}
+
 // acc (+)= A · Bᵀ over K = 16·KSteps. `a_tile` and `b_tile` are 128B-swizzled tiles of ARows
 // and BRows rows (the warpgroup's A rows start at a_tile's row 0, B's N rows at b_tile's row 0),
 // 1024-byte aligned. accumulate = false overwrites acc.

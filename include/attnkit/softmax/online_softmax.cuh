@@ -27,6 +27,21 @@ struct ThreadRowReduce {
   ATTNKIT_HOST_DEVICE float sum(float x) const { return x; }
 };
 
+// op over the Cols elements of thread-row `row` of a score tile, as a balanced pairwise tree.
+ATTNKIT_EXEC_CHECK_DISABLE
+template <int Cols, class ScoreTile, class Op>
+ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE float tree_reduce(ScoreTile& scores, int row, Op op) {
+  float values[Cols];
+#pragma unroll
+  for (int c = 0; c < Cols; ++c) values[c] = scores.at(row, c);
+#pragma unroll
+  for (int stride = 1; stride < Cols; stride *= 2) {
+#pragma unroll
+    for (int c = 0; c + stride < Cols; c += 2 * stride) values[c] = op(values[c], values[c + stride]);
+  }
+  return values[0];
+}
+
 template <int Rows>
 struct OnlineSoftmax {
   float row_max[Rows];  // m: the largest score seen so far (score units, before scaling), -inf if none
@@ -42,29 +57,39 @@ struct OnlineSoftmax {
   // Absorbs a block of scores: each score s becomes p = exp2(s·c − m_new·c), and
   // o_rescale[r] = exp2((m_old − m_new)·c) is the factor the caller must apply to row r of the
   // output accumulated from earlier blocks. c = `scale_log2` (must be > 0).
+  //
+  // Written for latency, not instruction count: on the GPU one warp often runs this alone on
+  // its scheduler (the other warps wait on their GEMMs), so what it costs is its longest chain
+  // of dependent instructions. Row maxima and sums are pairwise trees (depth log2 of the
+  // row's columns, not one long chain), and each phase runs over every row before the next,
+  // so that the rows' cross-lane shuffles and exponentials overlap.
 ATTNKIT_EXEC_CHECK_DISABLE
   template <class ScoreTile, class Reduce>
   ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE void absorb(ScoreTile& scores, float scale_log2, float (&o_rescale)[Rows],
                                                       const Reduce& reduce) {
     static_assert(ScoreTile::kThreadRows == Rows, "score tile rows must match the accumulator's");
+    constexpr int kCols = ScoreTile::kThreadCols;
+    float block_max[Rows];
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) block_max[r] = tree_reduce<kCols>(scores, r, [](float a, float b) { return fmaxf(a, b); });
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) block_max[r] = reduce.max(block_max[r]);
+    float subtracted[Rows];
 #pragma unroll
     for (int r = 0; r < Rows; ++r) {
-      float block_max = scores.at(r, 0);
-#pragma unroll
-      for (int c = 1; c < ScoreTile::kThreadCols; ++c) block_max = fmaxf(block_max, scores.at(r, c));
-      const float new_max = fmaxf(row_max[r], reduce.max(block_max));
-      const float subtracted = new_max == negative_infinity() ? 0.f : new_max * scale_log2;
-      o_rescale[r] = fast_exp2(row_max[r] * scale_log2 - subtracted);
+      const float new_max = fmaxf(row_max[r], block_max[r]);
+      subtracted[r] = new_max == negative_infinity() ? 0.f : new_max * scale_log2;
+      o_rescale[r] = fast_exp2(row_max[r] * scale_log2 - subtracted[r]);
       row_max[r] = new_max;
-      float block_sum = 0.f;
-#pragma unroll
-      for (int c = 0; c < ScoreTile::kThreadCols; ++c) {
-        const float p = fast_exp2(fmaf(scores.at(r, c), scale_log2, -subtracted));
-        scores.at(r, c) = p;
-        block_sum += p;
-      }
-      row_sum[r] = row_sum[r] * o_rescale[r] + block_sum;
     }
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) scores.at(r, c) = fast_exp2(fmaf(scores.at(r, c), scale_log2, -subtracted[r]));
+    }
+#pragma unroll
+    for (int r = 0; r < Rows; ++r)
+      row_sum[r] = row_sum[r] * o_rescale[r] + tree_reduce<kCols>(scores, r, [](float a, float b) { return a + b; });
   }
 
   // Completes the row sums across threads and gives, per row, the factor that normalizes the
@@ -79,8 +104,8 @@ ATTNKIT_EXEC_CHECK_DISABLE
       const float sum = reduce.sum(row_sum[r]);
       row_sum[r] = sum;
       const bool empty = !(sum > 0.f);
-      o_normalizer[r] = empty ? 0.f : 1.f / sum;
-      lse[r] = empty ? negative_infinity() : (row_max[r] * scale_log2 + log2f(sum)) * kLn2;
+      o_normalizer[r] = empty ? 0.f : fast_reciprocal(sum);
+      lse[r] = empty ? negative_infinity() : (row_max[r] * scale_log2 + fast_log2(sum)) * kLn2;
     }
   }
 };
