@@ -161,12 +161,39 @@ class GpuTimer {
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
+// Overwrites the L2 cache with zeros on `stream`: 256 MB, five times the H100's/H200's 50 MB
+// of L2 (as triton.testing.do_bench, which peers.py times PyTorch with, does before each run).
+// The buffer is allocated on first use and kept for the process.
+inline void flush_l2(cudaStream_t stream) {
+  constexpr std::size_t kFlushBytes = std::size_t(256) << 20;
+  static void* const buffer = [] {
+    void* allocated = nullptr;
+    ATTNKIT_CUDA_CHECK(cudaMalloc(&allocated, kFlushBytes));
+    return allocated;
+  }();
+  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(buffer, 0, kFlushBytes, stream));
+}
+
+// Whether time_on_gpu flushes the L2 before each timed iteration by default: on, unless the
+// benchmark ran with --attnkit_l2_flush=false (run_benchmarks reads the flag).
+inline bool& l2_flush_by_default() {
+  static bool flush = true;
+  return flush;
+}
+
 struct TimingOptions {
   int warmup_iterations = 3;  // untimed: first-touch allocations, cuBLAS heuristics, clocks
+  // Before each timed iteration, flush the L2 (flush_l2, outside the timed events): every
+  // iteration starts from cold caches, and the host's launch work (argument checks, tensor
+  // maps) overlaps the flush on the GPU instead of being timed as idle GPU time, as in
+  // peers.py's timing of PyTorch. The host's own cost per call is a separate question
+  // (bench/NOTES.md).
+  bool flush_l2_each_iteration = l2_flush_by_default();
 };
 
 // Runs the benchmark loop: `launch` enqueues one iteration on timer.stream(); each iteration
-// is timed with CUDA events and reported with SetIterationTime. Sets the counters
+// is timed with CUDA events and reported with SetIterationTime (after an L2 flush, unless
+// options say otherwise). Sets the counters
 //   TFLOPS  flops / mean seconds / 1e12 (a plain value, not a rate)
 //   bytes   `bytes` per iteration (the caller's count of unavoidable HBM traffic)
 // and the bytes_per_second rate. An exception from `launch` (e.g. an allocation that fails)
@@ -184,6 +211,7 @@ void time_on_gpu(benchmark::State& state, GpuTimer& timer, double flops, double 
   double total_seconds = 0.0;
   for (auto _ : state) {
     try {
+      if (options.flush_l2_each_iteration) flush_l2(timer.stream());
       const double seconds = timer.seconds(launch);
       state.SetIterationTime(seconds);
       total_seconds += seconds;
@@ -300,11 +328,20 @@ inline void add_context(const std::string& key, const std::string& value) {
 // GPU it prints why and returns 77, the code CTest reads as "skipped".
 inline int run_benchmarks(int argc, char** argv) {
   // --benchmark_list_tests needs no GPU; read it before Initialize consumes the flags.
+  // --attnkit_l2_flush=false (ours, not Google Benchmark's): time without the L2 flush; taken out
+  // of argv before Initialize sees it.
   bool list_only = false;
+  int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--benchmark_list_tests" || flag == "--benchmark_list_tests=true") list_only = true;
+    if (flag == "--attnkit_l2_flush=false") {
+      l2_flush_by_default() = false;
+      continue;
+    }
+    argv[kept++] = argv[i];
   }
+  argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (list_only) {
@@ -332,6 +369,7 @@ inline int run_benchmarks(int argc, char** argv) {
   ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&memory_clock_khz, cudaDevAttrMemoryClockRate, device));
   const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
 
+  add_context("l2_flush", l2_flush_by_default() ? "before each timed iteration" : "off");
   add_context("gpu_name", prop.name);
   add_context("gpu_compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor));
   add_context("gpu_sm_count", std::to_string(prop.multiProcessorCount));

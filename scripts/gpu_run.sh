@@ -49,6 +49,12 @@ out_dir=$(cd "${out_dir}" && pwd)
 build_dir=build/${preset}
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "${out_dir}/gpu.txt" || true
+# The SM clock, temperature and power at each phase: a hot GPU clocks lower, and attnkit's rows
+# and the peers' are timed at different moments of the run.
+gpu_state() {
+  printf '%s: ' "$1" >> "${out_dir}/gpu.txt"
+  nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader >> "${out_dir}/gpu.txt" 2>&1 || true
+}
 
 echo "==> configure and build (preset ${preset})"
 cmake --preset "${preset}" > "${out_dir}/configure.log" 2>&1 || { cat "${out_dir}/configure.log"; exit 1; }
@@ -78,6 +84,7 @@ fi
 
 if [[ "${run_bench}" == true ]]; then
   echo "==> benchmarks"
+  gpu_state "before benchmarks"
   for binary in "${build_dir}"/bench/bench_*; do
     [[ -x "${binary}" ]] || continue
     name=$(basename "${binary}")
@@ -86,11 +93,13 @@ if [[ "${run_bench}" == true ]]; then
       --benchmark_out="${out_dir}/${name}.json" --benchmark_out_format=json > "${out_dir}/${name}.log" 2>&1 ||
       { echo "${name} failed:"; tail -n 20 "${out_dir}/${name}.log"; status=1; }
   done
+  gpu_state "after benchmarks"
   if [[ -n "${peers}" ]]; then
     echo "==> peers (${peers} ${peers_args})"
     # shellcheck disable=SC2086
     PYTHONUNBUFFERED=1 python3 "${peers}" ${peers_args} --json "${out_dir}/peers.json" > "${out_dir}/peers.log" 2>&1 ||
       { echo "peers failed:"; tail -n 20 "${out_dir}/peers.log"; }
+    gpu_state "after peers"
   fi
   python3 scripts/summarize_bench.py "${out_dir}" | tee "${out_dir}/summary.txt"
 fi

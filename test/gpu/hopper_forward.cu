@@ -31,14 +31,16 @@ TEST_CASE("hopper forward variants: ALiBi, soft-capping, mask_mod", "[hopper][fo
   check_variants<half_t, 64>();
 }
 
-// The default launcher picks one of two configs per head dim by sequence length and mask;
-// here each config, and one without ping-pong on three stages, runs the whole matrix.
+// The default launcher picks one of two or three configs per head dim by sequence length and
+// mask; here each config, and one without ping-pong on three stages, runs the whole matrix
+// (unmasked and banded cases alike, whatever the launcher would pick for them).
 TEST_CASE("hopper forward, every default config and one without ping-pong", "[hopper][forward][schedule]") {
   skip_unless_hopper();
   using Plain = hopper::ForwardConfig<bfloat16_t, 128, 128, 3, false>;
   using Long64 = hopper::DefaultForwardConfig<half_t, 64>::type;
   using Long128 = hopper::DefaultForwardConfig<bfloat16_t, 128>::type;
   using Short128 = hopper::DefaultForwardConfig<half_t, 128>::short_type;
+  using Banded64 = hopper::DefaultForwardConfig<bfloat16_t, 64>::banded_type;
   for (const ForwardCase& c : forward_matrix()) {
     check_forward<bfloat16_t>(128, c, [](const AttentionProblem& problem) {
       hopper::forward<bfloat16_t, 128, NoVariant, Plain>(problem);
@@ -51,6 +53,9 @@ TEST_CASE("hopper forward, every default config and one without ping-pong", "[ho
     });
     check_forward<half_t>(128, c, [](const AttentionProblem& problem) {
       hopper::forward<half_t, 128, NoVariant, Short128>(problem);
+    });
+    check_forward<bfloat16_t>(64, c, [](const AttentionProblem& problem) {
+      hopper::forward<bfloat16_t, 64, NoVariant, Banded64>(problem);
     });
   }
 }

@@ -1,7 +1,8 @@
 // Hopper forward on the persistent grid with the configs the defaults run one CTA per tile
 // (hopper/forward_config.cuh), so that the tile loop stays tested on them too: d = 64 with
 // three consumer groups (O in tiles of its own) and d = 128 with 176-key blocks (O staged in
-// the Q tile).
+// the Q tile); and d = 64's banded config (192-key blocks), whose own cases in the default
+// launcher's matrix are short of the multi-tile ones here.
 #include "hopper_forward_cases.cuh"
 
 namespace attnkit::testing {
@@ -24,6 +25,7 @@ void run_persistent_cases() {
 TEST_CASE("hopper forward, persistent configs", "[hopper][forward][persistent]") {
   run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 64, 128, 2, true, 3, true>>();
   run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 128, 176, 2, true, 2, true>>();
+  run_persistent_cases<hopper::DefaultForwardConfig<bfloat16_t, 64>::banded_type>();
 }
 
 }  // namespace attnkit::testing

@@ -94,14 +94,17 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
 
 }  // namespace detail
 
-// With an explicit Config, that kernel; without, the head dim's default pair
+// With an explicit Config, that kernel; without, one of the head dim's defaults
 // (DefaultForwardConfig), picked by sequence length and mask.
 template <class Element, int HeadDim, class Variant = NoVariant, class Config = void>
 void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaStream_t stream = nullptr) {
   if constexpr (std::is_void_v<Config>) {
     using Defaults = DefaultForwardConfig<Element, HeadDim>;
+    const bool banded = problem.band.bounded();
+    if (Defaults::use_banded(problem.seqlen_q, banded))
+      return forward<Element, HeadDim, Variant, typename Defaults::banded_type>(problem, variant, stream);
     if constexpr (!std::is_same_v<typename Defaults::type, typename Defaults::short_type>) {
-      if (Defaults::use_short(problem.seqlen_q, problem.band.bounded()))
+      if (Defaults::use_short(problem.seqlen_q, banded))
         return forward<Element, HeadDim, Variant, typename Defaults::short_type>(problem, variant, stream);
     }
     return forward<Element, HeadDim, Variant, typename Defaults::type>(problem, variant, stream);

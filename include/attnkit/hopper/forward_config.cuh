@@ -91,9 +91,10 @@ struct ForwardConfig {
 
 // Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
 //   d = 64:  three consumer warpgroups (192 query rows per CTA) on long sequences; on those up
-//            to 2k, and banded ones up to 8k, two, on the persistent grid, which hides the
-//            per-tile start-up that short rows expose (the three-group kernel spills with the
-//            tile loop, so it stays one CTA per tile).
+//            to 2k, two, on the persistent grid, which hides the per-tile start-up that short
+//            rows expose (the three-group kernel spills with the tile loop, so it stays one CTA
+//            per tile); banded ones from 4k to 8k the same with 192 keys per block (fewer
+//            block boundaries per softmax: +3-6% there, slower below 4k).
 //   d = 128: 128 keys per block on the persistent grid up to 8k and on every banded problem;
 //            176 keys (fewer, longer GEMMs per softmax, one CTA per tile: it spills with the
 //            tile loop) on longer unmasked sequences.
@@ -101,8 +102,9 @@ struct ForwardConfig {
 //            already fill shared memory. Banded problems on the persistent grid, unmasked ones
 //            one CTA per tile: their tiles are long at every length, and the persistent grid
 //            measured no faster on them.
-// `type` is the config for long unmasked sequences, `short_type` the other; use_short says
-// which a problem gets. When both are the same type the launcher instantiates one kernel.
+// `type` is the config for long unmasked sequences, `short_type` and `banded_type` the others;
+// use_banded, then use_short, say which a problem gets. Where two are the same type the
+// launcher instantiates one kernel for both.
 template <class Element, int HeadDim>
 struct DefaultForwardConfig;
 
@@ -110,19 +112,25 @@ template <class Element>
 struct DefaultForwardConfig<Element, 64> {
   using type = ForwardConfig<Element, 64, 128, 2, true, 3>;
   using short_type = ForwardConfig<Element, 64, 128, 2, true, 2, true>;
-  static bool use_short(int seqlen_q, bool banded) { return seqlen_q <= 2048 || (banded && seqlen_q <= 8192); }
+  using banded_type = ForwardConfig<Element, 64, 192, 2, true, 2, true>;
+  static bool use_banded(int seqlen_q, bool banded) { return banded && seqlen_q > 2048 && seqlen_q <= 8192; }
+  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 2048; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
   using type = ForwardConfig<Element, 128, 176, 2, true, 2>;
   using short_type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
-  static bool use_short(int seqlen_q, bool banded) { return banded || seqlen_q <= 8192; }
+  using banded_type = short_type;
+  static bool use_banded(int, bool banded) { return banded; }
+  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 8192; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {
   using type = ForwardConfig<Element, 256, 80, 2, true, 2>;
   using short_type = ForwardConfig<Element, 256, 80, 2, true, 2, true>;
-  static bool use_short(int, bool banded) { return banded; }
+  using banded_type = short_type;
+  static bool use_banded(int, bool banded) { return banded; }
+  static bool use_short(int, bool) { return false; }
 };
 
 // The block-sparse forward's config per head dim: whole kernel blocks must tile a mask block
