@@ -100,11 +100,10 @@ template <class Element, int HeadDim, class Variant = NoVariant, class Config = 
 void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaStream_t stream = nullptr) {
   if constexpr (std::is_void_v<Config>) {
     using Defaults = DefaultForwardConfig<Element, HeadDim>;
-    const bool banded = problem.band.bounded();
-    if (Defaults::use_banded(problem.seqlen_q, banded))
+    if (Defaults::use_banded(problem.seqlen_q, problem.band.bounded()))
       return forward<Element, HeadDim, Variant, typename Defaults::banded_type>(problem, variant, stream);
     if constexpr (!std::is_same_v<typename Defaults::type, typename Defaults::short_type>) {
-      if (Defaults::use_short(problem.seqlen_q, banded))
+      if (Defaults::use_short(problem.seqlen_q))
         return forward<Element, HeadDim, Variant, typename Defaults::short_type>(problem, variant, stream);
     }
     return forward<Element, HeadDim, Variant, typename Defaults::type>(problem, variant, stream);

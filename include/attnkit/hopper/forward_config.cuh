@@ -94,7 +94,7 @@ struct ForwardConfig {
 //            to 2k, two, on the persistent grid, which hides the per-tile start-up that short
 //            rows expose (the three-group kernel spills with the tile loop, so it stays one CTA
 //            per tile); banded ones from 4k to 8k the same with 192 keys per block (fewer
-//            block boundaries per softmax: +3-6% there, slower below 4k).
+//            block boundaries per softmax: +3-7% there, slower below 4k).
 //   d = 128: 128 keys per block on the persistent grid up to 8k and on every banded problem;
 //            176 keys (fewer, longer GEMMs per softmax, one CTA per tile: it spills with the
 //            tile loop) on longer unmasked sequences.
@@ -103,7 +103,7 @@ struct ForwardConfig {
 //            one CTA per tile: their tiles are long at every length, and the persistent grid
 //            measured no faster on them.
 // `type` is the config for long unmasked sequences, `short_type` and `banded_type` the others;
-// use_banded, then use_short, say which a problem gets. Where two are the same type the
+// use_banded(seqlen_q, banded), then use_short(seqlen_q), say which a problem gets. Where two are the same type the
 // launcher instantiates one kernel for both.
 template <class Element, int HeadDim>
 struct DefaultForwardConfig;
@@ -114,7 +114,7 @@ struct DefaultForwardConfig<Element, 64> {
   using short_type = ForwardConfig<Element, 64, 128, 2, true, 2, true>;
   using banded_type = ForwardConfig<Element, 64, 192, 2, true, 2, true>;
   static bool use_banded(int seqlen_q, bool banded) { return banded && seqlen_q > 2048 && seqlen_q <= 8192; }
-  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 2048; }
+  static bool use_short(int seqlen_q) { return seqlen_q <= 2048; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
@@ -122,7 +122,7 @@ struct DefaultForwardConfig<Element, 128> {
   using short_type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
   using banded_type = short_type;
   static bool use_banded(int, bool banded) { return banded; }
-  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 8192; }
+  static bool use_short(int seqlen_q) { return seqlen_q <= 8192; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {
@@ -130,7 +130,7 @@ struct DefaultForwardConfig<Element, 256> {
   using short_type = ForwardConfig<Element, 256, 80, 2, true, 2, true>;
   using banded_type = short_type;
   static bool use_banded(int, bool banded) { return banded; }
-  static bool use_short(int, bool) { return false; }
+  static bool use_short(int) { return false; }
 };
 
 // The block-sparse forward's config per head dim: whole kernel blocks must tile a mask block
