@@ -41,6 +41,7 @@ TEST_CASE("hopper forward, every default config and one without ping-pong", "[ho
   using Long128 = hopper::DefaultForwardConfig<bfloat16_t, 128>::type;
   using Short128 = hopper::DefaultForwardConfig<half_t, 128>::short_type;
   using Banded64 = hopper::DefaultForwardConfig<bfloat16_t, 64>::banded_type;
+  using Short256 = hopper::DefaultForwardConfig<bfloat16_t, 256>::short_type;  // banded beyond 1k
   for (const ForwardCase& c : forward_matrix()) {
     check_forward<bfloat16_t>(128, c, [](const AttentionProblem& problem) {
       hopper::forward<bfloat16_t, 128, NoVariant, Plain>(problem);
@@ -56,6 +57,9 @@ TEST_CASE("hopper forward, every default config and one without ping-pong", "[ho
     });
     check_forward<bfloat16_t>(64, c, [](const AttentionProblem& problem) {
       hopper::forward<bfloat16_t, 64, NoVariant, Banded64>(problem);
+    });
+    check_forward<bfloat16_t>(256, c, [](const AttentionProblem& problem) {
+      hopper::forward<bfloat16_t, 256, NoVariant, Short256>(problem);
     });
   }
 }

@@ -103,7 +103,7 @@ void forward(const AttentionProblem& problem, const Variant& variant = {}, cudaS
     if (Defaults::use_banded(problem.seqlen_q, problem.band.bounded()))
       return forward<Element, HeadDim, Variant, typename Defaults::banded_type>(problem, variant, stream);
     if constexpr (!std::is_same_v<typename Defaults::type, typename Defaults::short_type>) {
-      if (Defaults::use_short(problem.seqlen_q))
+      if (Defaults::use_short(problem.seqlen_q, problem.band.bounded()))
         return forward<Element, HeadDim, Variant, typename Defaults::short_type>(problem, variant, stream);
     }
     return forward<Element, HeadDim, Variant, typename Defaults::type>(problem, variant, stream);

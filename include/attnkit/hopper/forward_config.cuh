@@ -18,8 +18,13 @@ namespace attnkit::hopper {
 // tile's start-up (Q and first K/V loads) overlaps the previous tile's last blocks and store;
 // otherwise one CTA per tile. The tile loop costs registers: configs near the register limit
 // spill with it (bench/NOTES.md).
+// ScoresAhead: each consumer computes S one block ahead, in a second score tile: block j's
+// softmax runs while S of block j + 1 is computed, so no consumer waits for its own S GEMM
+// (without it the S GEMM issued at a turn is waited for before that block's softmax). Costs a
+// second score tile of registers, and a third K/V stage: K then runs two blocks ahead of the
+// V being read.
 template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2,
-          bool Persistent = false>
+          bool Persistent = false, bool ScoresAhead = false>
 struct ForwardConfig {
   using Element = Element_;
   static constexpr int kHeadDim = HeadDim;
@@ -27,6 +32,7 @@ struct ForwardConfig {
   static constexpr int kStages = Stages;  // K/V blocks in flight in shared memory
   static constexpr bool kPingPong = PingPong;
   static constexpr bool kPersistent = Persistent;
+  static constexpr bool kScoresAhead = ScoresAhead;
 
   // Warpgroup 0 produces (one thread issues every TMA copy); the others consume, each owning
   // 64 query rows (wgmma's M).
@@ -46,6 +52,8 @@ struct ForwardConfig {
   static_assert(HeadDim % 64 == 0 && HeadDim <= 256, "head dim must be 64, 128, 192 or 256 (64-column TMA panels)");
   static_assert(BlockN % 16 == 0 && BlockN >= 16 && BlockN <= 256, "BlockN must be a multiple of 16 in [16, 256]");
   static_assert(Stages >= 2, "at least two K/V stages: one computed on, one loading");
+  static_assert(!ScoresAhead || Stages >= 3,
+                "ScoresAhead needs 3 K/V stages: with 2, each K load waits for the release of the V two blocks back");
 
   using QLayout = layout::SwizzledTile<kWarpgroupRows, HeadDim>;  // one per consumer warpgroup
   using KVLayout = layout::SwizzledTile<BlockN, HeadDim>;
@@ -92,29 +100,31 @@ struct ForwardConfig {
 // Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
 //   d = 64:  three consumer warpgroups (192 query rows per CTA) on long sequences; on those up
 //            to 2k, two, on the persistent grid, which hides the per-tile start-up that short
-//            rows expose (the three-group kernel spills with the tile loop, so it stays one CTA
-//            per tile); banded ones from 4k to 8k the same with 192 keys per block (fewer
-//            block boundaries per softmax: +3-7% there, slower below 4k).
+//            rows expose (the three-group kernel stays one CTA per tile: with the tile loop it
+//            measured slower, spilling or not), each computing S a block ahead without
+//            ping-pong (ScoresAhead); banded
+//            ones from 4k to 8k two groups with 192 keys per block (fewer block boundaries per
+//            softmax: +3-7% there, slower below 4k).
 //   d = 128: 128 keys per block on the persistent grid up to 8k and on every banded problem;
 //            176 keys (fewer, longer GEMMs per softmax, one CTA per tile: it spills with the
 //            tile loop) on longer unmasked sequences.
 //   d = 256: 80 keys: O alone takes 128 registers per thread, and two K/V stages of 80 rows
-//            already fill shared memory. Banded problems on the persistent grid, unmasked ones
-//            one CTA per tile: their tiles are long at every length, and the persistent grid
-//            measured no faster on them.
+//            already fill shared memory. Banded problems on the persistent grid, with 64 keys
+//            up to 1k (the causal diagonal cut finer), unmasked ones one CTA per tile: their
+//            tiles are long at every length, and the persistent grid measured no faster on them.
 // `type` is the config for long unmasked sequences, `short_type` and `banded_type` the others;
-// use_banded(seqlen_q, banded), then use_short(seqlen_q), say which a problem gets. Where two are the same type the
-// launcher instantiates one kernel for both.
+// use_banded(seqlen_q, banded), then use_short(seqlen_q, banded), say which a problem gets.
+// Where two are the same type the launcher instantiates one kernel for both.
 template <class Element, int HeadDim>
 struct DefaultForwardConfig;
 
 template <class Element>
 struct DefaultForwardConfig<Element, 64> {
   using type = ForwardConfig<Element, 64, 128, 2, true, 3>;
-  using short_type = ForwardConfig<Element, 64, 128, 2, true, 2, true>;
+  using short_type = ForwardConfig<Element, 64, 128, 3, false, 2, true, true>;
   using banded_type = ForwardConfig<Element, 64, 192, 2, true, 2, true>;
   static bool use_banded(int seqlen_q, bool banded) { return banded && seqlen_q > 2048 && seqlen_q <= 8192; }
-  static bool use_short(int seqlen_q) { return seqlen_q <= 2048; }
+  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 2048; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
@@ -122,15 +132,15 @@ struct DefaultForwardConfig<Element, 128> {
   using short_type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
   using banded_type = short_type;
   static bool use_banded(int, bool banded) { return banded; }
-  static bool use_short(int seqlen_q) { return seqlen_q <= 8192; }
+  static bool use_short(int seqlen_q, bool) { return seqlen_q <= 8192; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {
   using type = ForwardConfig<Element, 256, 80, 2, true, 2>;
   using short_type = ForwardConfig<Element, 256, 80, 2, true, 2, true>;
-  using banded_type = short_type;
-  static bool use_banded(int, bool banded) { return banded; }
-  static bool use_short(int) { return false; }
+  using banded_type = ForwardConfig<Element, 256, 64, 2, true, 2, true>;
+  static bool use_banded(int seqlen_q, bool banded) { return banded && seqlen_q <= 1024; }
+  static bool use_short(int, bool banded) { return banded; }
 };
 
 // The block-sparse forward's config per head dim: whole kernel blocks must tile a mask block

@@ -18,6 +18,14 @@
 //                     wait for the P·V; release Vⱼ₋₁; O *= rescale
 //     O += P_last V_last;  O /= l;  LSE = m + log l
 //
+//   With ScoresAhead S runs a block further ahead, into a second score tile:
+//
+//     S₀, S₁ issued; wait for S₀; P₀ = softmax(S₀); wait for S₁
+//     for j = 1 ..:   issue O += Pⱼ₋₁ Vⱼ₋₁ and Sⱼ₊₁ = Q Kⱼ₊₁ᵀ together
+//                     mask, online softmax of Sⱼ (in since the previous block) → Pⱼ
+//                     wait for both; O *= rescale
+//
+//   so no consumer waits for its own S GEMM between two softmaxes.
 //   With PingPong the consumers take turns issuing their GEMMs (named barriers, round robin),
 //   so one's softmax overlaps another's GEMMs as well. Q is released after the tile's last S
 //   GEMM (or after the O store, where O is staged in the Q tile), so the producer loads the next
@@ -218,21 +226,20 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     auto pass_turn = [&] {
       if (ping_pong) named_barrier_arrive<256>(kSchedulerBarrier + next);
     };
-    // With O in tiles of its own, Q is free once the tile's last S GEMM has retired.
-    auto release_q_after_scores = [&](int i) {
-      if (Config::kSeparateOutput && i == n_blocks - 1) release(smem.q_pipe[consumer], q_state);
-    };
 
-    typename Config::ScoreTile s;
-    auto issue_scores = [&](int stage) {
-      warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, smem.k[stage], false);
+    // Score tiles: with ScoresAhead two, S of block i in one while block i + 1's is computed
+    // into the other (their roles swap every block); otherwise one, S becoming P in place.
+    using ScoreTile = typename Config::ScoreTile;
+    ScoreTile s0, s1;  // s1: ScoresAhead only
+    auto issue_scores = [&](ScoreTile& s, const Element* k_tile) {
+      warpgroup_gemm_a_bt<Element, kRows, kBlockN, Config::kHeadDim / 16>(s, q_tile, k_tile, false);
     };
     // Pins the register tiles a GEMM batch reads before its wgmma_fence: without it the compiler
     // may sink their last writes (the rescale of O, the P conversion) below the fence, and ptxas
     // then has to insert a second fence of its own.
     auto pin_operands = [&](auto&... tiles) { (fence_operands(tiles), ...); };
     // score_mod, the mask on partial tiles, the online softmax: S becomes P in place.
-    auto softmax_block = [&](int i, int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
+    auto softmax_block = [&](ScoreTile& s, int i, int n_block, float (&o_rescale)[Config::OutputTile::kThreadRows]) {
       const int k_begin = n_block * kBlockN;
       if constexpr (Variant::has_score_mod) {
         s.for_each(lane, [&](int row, int col, float& score) {
@@ -250,23 +257,62 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     if (n_blocks > 0) {
       smem.q_pipe[consumer].consumer_wait(q_state);
       float o_rescale[Config::OutputTile::kThreadRows];
-
-      smem.k_pipe.consumer_wait(k_state);
-      wait_turn();
-      pin_operands(s);
-      wgmma_fence();
-      issue_scores(k_state.stage);
-      wgmma_commit_group();
-      pass_turn();
-      wgmma_wait_group<0>();
-      fence_operands(s);
-      release(smem.k_pipe, k_state);
-      release_q_after_scores(0);
-      int n_block = walk.block(0);
-      softmax_block(0, n_block, o_rescale);  // O is still zero: rescaling it changes nothing
-      auto p = to_operand_a<Element>(s);
+      // K stages are consumed by the S GEMMs in order (k_state: the next one to compute on), V
+      // stages by the P·V GEMMs (v_state), one or (ScoresAhead) two blocks behind.
       PipelineState v_state = k_state;
-      k_state.advance<kStages>();
+      // S of block i is in: its K stage is free and, after the tile's last S GEMM, the Q tile
+      // (where O has tiles of its own).
+      auto scores_retired = [&](int i) {
+        release(smem.k_pipe, k_state);
+        if (Config::kSeparateOutput && i == n_blocks - 1) release(smem.q_pipe[consumer], q_state);
+        k_state.advance<kStages>();
+      };
+      // With ScoresAhead the first turn issues the first two blocks' S GEMMs (as two groups),
+      // so block 1's runs beside block 0's softmax. Where there is no block to compute ahead,
+      // a GEMM on a tile that stays loaded until it retires (its result unused) takes its
+      // place: ptxas serializes every wgmma of a kernel whose wgmma issue is conditional
+      // (C7514/C7515: the accumulator registers are then also written by other instructions).
+      const bool second_ahead = Config::kScoresAhead && n_blocks > 1;
+      smem.k_pipe.consumer_wait(k_state);
+      PipelineState k_ahead = k_state;
+      if (second_ahead) {
+        k_ahead.advance<kStages>();
+        smem.k_pipe.consumer_wait(k_ahead);
+      }
+      wait_turn();
+      pin_operands(s0);
+      if constexpr (Config::kScoresAhead) pin_operands(s1);
+      wgmma_fence();
+      issue_scores(s0, smem.k[k_state.stage]);
+      wgmma_commit_group();
+      if constexpr (Config::kScoresAhead) {
+        issue_scores(s1, smem.k[(second_ahead ? k_ahead : k_state).stage]);
+        wgmma_commit_group();
+      }
+      pass_turn();
+      if constexpr (Config::kScoresAhead)
+        wgmma_wait_group<1>();
+      else
+        wgmma_wait_group<0>();
+      fence_operands(s0);
+      if (!Config::kScoresAhead || second_ahead) scores_retired(0);  // else the stand-in still reads K
+      int n_block = walk.block(0);
+      // The row sums need every exponential: a wait after hold_softmax stays after the whole
+      // softmax (ptxas would otherwise hoist it, serializing the softmax and the GEMMs).
+      auto hold_softmax = [&] {
+        float sums = 0.f;
+#pragma unroll
+        for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) sums += softmax.row_sum[r];
+        hold_wait_after(sums, &smem.wait_anchor);
+      };
+      softmax_block(s0, 0, n_block, o_rescale);  // O is still zero: rescaling it changes nothing
+      if constexpr (Config::kScoresAhead) {
+        hold_softmax();
+        wgmma_wait_group<0>();
+        fence_operands(s1);
+        scores_retired(second_ahead ? 1 : 0);
+      }
+      auto p = to_operand_a<Element>(s0);
 
       // O, with the previous block's P·V in, takes this block's factors (skipped while no
       // row's maximum moved).
@@ -276,47 +322,66 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
         for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) rescale_needed |= o_rescale[r] != 1.f;
         if (__any_sync(0xffffffffu, rescale_needed)) o.scale_rows(o_rescale);
       };
-      for (int i = 1; i < n_blocks; ++i) {
-        n_block = walk.next(n_block, i - 1);
-        smem.k_pipe.consumer_wait(k_state);
-        wait_turn();
-        pin_operands(s);
-        wgmma_fence();
-        issue_scores(k_state.stage);
-        wgmma_commit_group();
+      auto issue_output = [&] {
         smem.v_pipe.consumer_wait(v_state);
         pin_operands(o, p);
         wgmma_fence();
         warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
         wgmma_commit_group();
-        pass_turn();
-
-        wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
-        fence_operands(s);
-        release(smem.k_pipe, k_state);
-        release_q_after_scores(i);
-        softmax_block(i, n_block, o_rescale);
-        // The row sums need every exponential: the wait below stays after the whole softmax.
-        float sums = 0.f;
-#pragma unroll
-        for (int r = 0; r < Config::OutputTile::kThreadRows; ++r) sums += softmax.row_sum[r];
-        hold_wait_after(sums, &smem.wait_anchor);
+      };
+      // Block i: its P·V of block i - 1 issued beside the S GEMM of block i (then waited for
+      // before the softmax) or, with ScoresAhead, of block i + 1 (S of block i is already in
+      // `s`; the next one goes to `s_next`, waited for after the softmax).
+      auto block = [&](int i, ScoreTile& s, ScoreTile& s_next) {
+        n_block = walk.next(n_block, i - 1);
+        const bool issue_next = Config::kScoresAhead && i + 1 < n_blocks;
+        if (!Config::kScoresAhead || issue_next) smem.k_pipe.consumer_wait(k_state);
+        wait_turn();
+        if constexpr (Config::kScoresAhead) {
+          // P·V first: the batch's issue returns once its last wgmma is queued, so the short
+          // P·V wgmmas ahead of the S ones shorten the stall. On the last block the stand-in
+          // S GEMM reads the V tile of the P·V beside it.
+          issue_output();
+          pin_operands(s_next);
+          wgmma_fence();
+          issue_scores(s_next, issue_next ? smem.k[k_state.stage] : smem.v[v_state.stage]);
+          wgmma_commit_group();
+          pass_turn();
+        } else {
+          pin_operands(s);
+          wgmma_fence();
+          issue_scores(s, smem.k[k_state.stage]);
+          wgmma_commit_group();
+          issue_output();
+          pass_turn();
+          wgmma_wait_group<1>();  // S of this block is in; P·V of the previous one still runs
+          fence_operands(s);
+          scores_retired(i);
+        }
+        softmax_block(s, i, n_block, o_rescale);
+        hold_softmax();
 
         wgmma_wait_group<0>();
         fence_operands(o);
         fence_operands(p);
+        fence_operands(s_next);
+        if (issue_next) scores_retired(i + 1);
         rescale_output();
         release(smem.v_pipe, v_state);
+        v_state.advance<kStages>();
         p = to_operand_a<Element>(s);
-        v_state = k_state;
-        k_state.advance<kStages>();
+      };
+      if constexpr (Config::kScoresAhead) {
+        // Unrolled by two so that each score tile stays in registers of its own.
+        for (int i = 1; i < n_blocks; i += 2) {
+          block(i, s1, s0);
+          if (i + 1 < n_blocks) block(i + 1, s0, s1);
+        }
+      } else {
+        for (int i = 1; i < n_blocks; ++i) block(i, s0, s0);
       }
 
-      smem.v_pipe.consumer_wait(v_state);
-      pin_operands(o, p);
-      wgmma_fence();
-      warpgroup_gemm_regs_b<Element, kBlockN>(o, p, smem.v[v_state.stage]);
-      wgmma_commit_group();
+      issue_output();
       wgmma_wait_group<0>();
       fence_operands(o);
       fence_operands(p);
