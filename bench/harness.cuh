@@ -161,18 +161,8 @@ class GpuTimer {
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
-// Overwrites the L2 cache with zeros on `stream`: 256 MB, five times the H100's/H200's 50 MB
-// of L2 (as triton.testing.do_bench, which peers.py times PyTorch with, does before each run).
-// The buffer is allocated on first use and kept for the process.
-inline void flush_l2(cudaStream_t stream) {
-  constexpr std::size_t kFlushBytes = std::size_t(256) << 20;
-  static void* const buffer = [] {
-    void* allocated = nullptr;
-    ATTNKIT_CUDA_CHECK(cudaMalloc(&allocated, kFlushBytes));
-    return allocated;
-  }();
-  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(buffer, 0, kFlushBytes, stream));
-}
+// Overwrites the L2 cache with zeros on `stream` (defined after DeviceBuffer, below).
+inline void flush_l2(cudaStream_t stream);
 
 // Whether time_on_gpu flushes the L2 before each timed iteration by default: on, unless the
 // benchmark ran with --attnkit_l2_flush=false (run_benchmarks reads the flag).
@@ -312,6 +302,14 @@ DeviceBuffer<T> random_normal_buffer(std::size_t count, uint64_t seed, float std
   DeviceBuffer<T> buffer(count);
   buffer.fill_normal(seed, 0.f, stddev);
   return buffer;
+}
+
+// 256 MB, five times the H100's/H200's 50 MB of L2 (as triton.testing.do_bench, which
+// peers.py times PyTorch with, does before each run). The buffer is allocated on first use and
+// kept for the process.
+inline void flush_l2(cudaStream_t stream) {
+  static const DeviceBuffer<unsigned char> buffer(std::size_t(256) << 20);
+  ATTNKIT_CUDA_CHECK(cudaMemsetAsync(buffer.get(), 0, buffer.bytes(), stream));
 }
 
 // ---------------------------------------------------------------------------------------------
