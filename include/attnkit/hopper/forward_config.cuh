@@ -22,7 +22,7 @@ namespace attnkit::hopper {
 // softmax runs while S of block j + 1 is computed, so no consumer waits for its own S GEMM
 // (without it the S GEMM issued at a turn is waited for before that block's softmax). Costs a
 // second score tile of registers, and a third K/V stage: K then runs two blocks ahead of the
-// V being read.
+// V being read (and, on the persistent grid, a second Q stage: kQStages).
 template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2,
           bool Persistent = false, bool ScoresAhead = false>
 struct ForwardConfig {
@@ -65,12 +65,14 @@ struct ForwardConfig {
   static constexpr uint32_t kQBytes = QLayout::kBytes;
   static constexpr uint32_t kKVBytes = KVLayout::kBytes;
 
-  // Each consumer warpgroup's Q tile is refilled once per tile: a one-stage pipeline whose
-  // `empty` barrier the group's 4 warps arrive at.
-  using QPipe = PipelineBarriers<1, 4>;
+  // Each consumer warpgroup's Q tile is refilled once per tile: a pipeline whose `empty`
+  // barrier the group's 4 warps arrive at. One stage, or two with ScoresAhead on the
+  // persistent grid, so that the next tile's Q is in before this tile's last S GEMM frees it.
+  static constexpr int kQStages = ScoresAhead && Persistent ? 2 : 1;
+  using QPipe = PipelineBarriers<kQStages, 4>;
   struct TileStorage {
     // 1024-byte alignment: the swizzle pattern is taken from address bits 4..9.
-    alignas(1024) Element q[kConsumerWarpgroups][QLayout::kElements];
+    alignas(1024) Element q[kQStages][kConsumerWarpgroups][QLayout::kElements];
     alignas(1024) Element k[Stages][KVLayout::kElements];
     alignas(1024) Element v[Stages][KVLayout::kElements];
     QPipe q_pipe[kConsumerWarpgroups];
@@ -90,8 +92,9 @@ struct ForwardConfig {
     if constexpr (kSeparateOutput)
       return smem.o[consumer];
     else
-      return smem.q[consumer];
+      return smem.q[0][consumer];
   }
+  static_assert(kQStages == 1 || kSeparateOutput, "two Q stages need O tiles of their own");
   // The dynamic shared memory base is only guaranteed 16-byte aligned: 1 KB of slack.
   static constexpr int kSmemBytes = static_cast<int>(sizeof(SharedStorage)) + 1024;
   static_assert(kSmemBytes <= 227 * 1024, "tiles exceed the 227 KB of shared memory a CTA may use");

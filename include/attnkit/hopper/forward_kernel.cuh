@@ -4,9 +4,10 @@
 //
 // Grid: one CTA per (query block, head, batch) tile or, with Config::kPersistent, at most one
 // CTA per SM, each computing a list of tiles (tile_schedule.cuh). Warpgroups:
-//   producer   one thread loads each tile's Q (one 64-row box per consumer, a one-stage
-//              pipeline per consumer), then K and V of each block into a kStages ring that
-//              runs on across tiles (TMA, completion counted on the stage's `full` mbarrier);
+//   producer   one thread loads each tile's Q (one 64-row box per consumer, a pipeline of one
+//              stage per consumer, two with ScoresAhead on the persistent grid), then K and V
+//              of each block into a kStages ring that runs on across tiles (TMA, completion
+//              counted on the stage's `full` mbarrier);
 //   consumers  two or three warpgroups, 64 query rows each, walk the same K/V blocks in the
 //              order of the walk (attention/key_block_walk.cuh: the band's blocks last first,
 //              or a block mask's):
@@ -166,10 +167,10 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
 #pragma unroll
           for (int c = 0; c < Config::kConsumerWarpgroups; ++c) {
             uint64_t* q_full = smem.q_pipe[c].producer_acquire(q_state, Config::kQBytes);
-            tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[c], maps.q, q_row + c * kRows, tile.coord.head,
-                                                          map_batch, q_full);
+            tma_load_panels<Config::kHeadDim, kRows * 64>(smem.q[q_state.stage][c], maps.q, q_row + c * kRows,
+                                                          tile.coord.head, map_batch, q_full);
           }
-          q_state.advance<1>();
+          q_state.advance<Config::kQStages>();
         }
         uint64_t* v_full = smem.v_pipe.producer_acquire(kv_state, Config::kKVBytes);
         tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[kv_state.stage], maps.v, row, tile.head_kv, map_batch,
@@ -187,7 +188,6 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int thread = threadIdx.x % 128;
   const int lane = thread % 32;
   const int warp_row = (thread / 32) * 16;  // this warp's first row within the warpgroup's 64
-  Element* const q_tile = smem.q[consumer];
   Element* const o_tile = Config::output_tile(smem, consumer);
   const float scale = problem.softmax_scale;
   const float scale_log2 = Variant::has_score_mod ? kLog2e : scale * kLog2e;
@@ -205,6 +205,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
 
   PipelineState q_state, k_state;
   for_each_tile([&](const Tile& tile) {
+    Element* const q_tile = smem.q[q_state.stage][consumer];
     const int batch = tile.coord.batch;
     const int head = tile.coord.head;
     const int seqlen_q = tile.span.seqlen_q;
@@ -428,7 +429,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
         __syncwarp();
         release(smem.q_pipe[consumer], q_state);
       }
-      q_state.advance<1>();
+      q_state.advance<Config::kQStages>();
     } else {
       // No key visited, no Q loaded: the producer may already be filling the Q tile for a
       // later tile, so O = 0 goes straight to global memory.
