@@ -39,7 +39,7 @@ TEST_CASE("every tile is in exactly one slot, long block first") {
   for (int m_blocks : {1, 2, 3, 8, 13, 86})
     for (int heads : {1, 3, 16})
       for (int batches : {1, 2}) {
-        const TileSchedule schedule{m_blocks, heads, batches};
+        const TileSchedule schedule{m_blocks, heads, heads, batches};
         std::vector<int> seen(m_blocks * heads * batches, 0);
         for (const auto& tiles : slot_tiles(schedule)) {
           REQUIRE(!tiles.empty());
@@ -51,6 +51,7 @@ TEST_CASE("every tile is in exactly one slot, long block first") {
             REQUIRE(t.head < heads);
             REQUIRE(t.batch >= 0);
             REQUIRE(t.batch < batches);
+            REQUIRE(t.head_kv == t.head);
             ++seen[(t.batch * heads + t.head) * m_blocks + t.m_block];
           }
           if (tiles.size() == 2) {
@@ -65,7 +66,7 @@ TEST_CASE("every tile is in exactly one slot, long block first") {
 
 TEST_CASE("a slot pairs the p-th longest with the p-th shortest query block: equal causal work") {
   for (int m_blocks : {2, 7, 8, 64, 65}) {
-    const TileSchedule schedule{m_blocks, 4, 2};
+    const TileSchedule schedule{m_blocks, 4, 4, 2};
     for (const auto& tiles : slot_tiles(schedule)) {
       if (tiles.size() == 2) {
         REQUIRE(causal_work(tiles) == m_blocks + 1);
@@ -79,7 +80,7 @@ TEST_CASE("a slot pairs the p-th longest with the p-th shortest query block: equ
 
 TEST_CASE("the persistent round robin balances causal work across 132 CTAs") {
   // s = 1k, 16 heads, 16 batches, 128-row query blocks: 1024 slots on 132 CTAs.
-  const TileSchedule schedule{8, 16, 16};
+  const TileSchedule schedule{8, 16, 16, 16};
   const int ctas = 132;
   const auto slots = slot_tiles(schedule);
   std::vector<int> work(ctas, 0);
@@ -95,4 +96,12 @@ TEST_CASE("the persistent round robin balances causal work across 132 CTAs") {
   for (int t = 0; t < tiles; ++t) in_order[t % ctas] += 8 - t % 8;
   const auto [least_in_order, most_in_order] = std::minmax_element(in_order.begin(), in_order.end());
   REQUIRE(*most_in_order - *least_in_order > 9);
+}
+
+TEST_CASE("GQA: a tile reads the K/V head its query head's group shares") {
+  for (int heads_kv : {1, 2, 4, 8}) {
+    const TileSchedule schedule{5, 8, heads_kv, 3};
+    for (const auto& tiles : slot_tiles(schedule))
+      for (const TileCoord& t : tiles) REQUIRE(t.head_kv == t.head / (8 / heads_kv));
+  }
 }

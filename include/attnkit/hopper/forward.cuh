@@ -81,7 +81,8 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
   ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   // Persistent: one CTA per SM at most (the tiles' shared memory and registers fill an SM);
   // otherwise one per tile, two per slot of the schedule.
-  const TileSchedule schedule{ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch};
+  const TileSchedule schedule{ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.heads_kv,
+                              problem.batch};
   int grid = 2 * schedule.slots();
   if constexpr (Config::kPersistent) {
     int sm_count = 0;

@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   struct Tile {
     TileCoord coord;
     SequenceSpan span;
-    int q_begin, q_end, head_kv;
+    int q_begin, q_end;
   };
   auto locate = [&](const TileCoord& coord, Tile& tile) {
     tile.coord = coord;
@@ -110,7 +110,6 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
                  warp_uniform(span.seqlen_k)};
     tile.q_begin = coord.m_block * kBlockM;
     tile.q_end = min(tile.q_begin + kBlockM, tile.span.seqlen_q);
-    tile.head_kv = coord.head / (problem.heads_q / problem.heads_kv);
     return tile.q_begin < tile.span.seqlen_q;  // varlen: this entry may be shorter than the longest
   };
   auto walk_of = [&](const Tile& tile) {
@@ -159,8 +158,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
       for (int i = 0, n_block = walk.block(0); i < n_blocks; ++i) {
         const int row = k_row + n_block * kBlockN;
         uint64_t* k_full = smem.k_pipe.producer_acquire(kv_state, Config::kKVBytes);
-        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[kv_state.stage], maps.k, row, tile.head_kv, map_batch,
-                                                        k_full);
+        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.k[kv_state.stage], maps.k, row, tile.coord.head_kv,
+                                                        map_batch, k_full);
         // Q after the first K block: that stage frees during the previous tile's last blocks,
         // Q only once its consumers are done with the previous tile's Q.
         if (i == 0) {
@@ -173,8 +172,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
           q_state.advance<Config::kQStages>();
         }
         uint64_t* v_full = smem.v_pipe.producer_acquire(kv_state, Config::kKVBytes);
-        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[kv_state.stage], maps.v, row, tile.head_kv, map_batch,
-                                                        v_full);
+        tma_load_panels<Config::kHeadDim, kBlockN * 64>(smem.v[kv_state.stage], maps.v, row, tile.coord.head_kv,
+                                                        map_batch, v_full);
         kv_state.advance<kStages>();
         if (i + 1 < n_blocks) n_block = walk.next(n_block, i);
       }

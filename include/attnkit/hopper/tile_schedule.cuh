@@ -16,34 +16,50 @@
 // round robin stays balanced where taking tiles in order would give some CTAs only long ones.
 
 #include "../core/config.cuh"
+#include "../core/fast_divisor.cuh"
 #include "../core/math.cuh"
 
 namespace attnkit::hopper {
 
 struct TileCoord {
   int m_block;  // query block (kBlockM rows)
-  int head;
+  int head;     // query head
+  int head_kv;  // the K/V head it reads (GQA: heads_q / heads_kv query heads share one)
   int batch;
 };
 
-struct TileSchedule {
-  int m_blocks;  // query blocks of the longest sequence
-  int heads;
-  int batches;
+// The slot-to-tile arithmetic runs once per tile on every warpgroup's serial path, so its
+// divisions by the launch's shape are FastDivisors (core/fast_divisor.cuh).
+class TileSchedule {
+ public:
+  TileSchedule(int m_blocks, int heads_q, int heads_kv, int batches)
+      : m_blocks_(m_blocks),
+        batches_(batches),
+        pairs_((m_blocks + 1) / 2),
+        heads_q_(heads_q),
+        group_(heads_q / heads_kv) {}
 
-  ATTNKIT_HOST_DEVICE int pairs() const { return (m_blocks + 1) / 2; }
-  ATTNKIT_HOST_DEVICE int slots() const { return pairs() * heads * batches; }
+  ATTNKIT_HOST_DEVICE int pairs() const { return pairs_.divisor(); }
+  ATTNKIT_HOST_DEVICE int slots() const { return pairs() * heads_q_.divisor() * batches_; }
 
   // Tile `half` (0: the long one, 1: the short one) of slot `slot`; false when the slot has
   // only one tile.
-  ATTNKIT_HOST_DEVICE bool tile(int slot, int half, TileCoord& coord) const {
-    const int pair = slot % pairs();
-    const int head_batch = slot / pairs();
-    coord.m_block = half == 0 ? m_blocks - 1 - pair : pair;
-    coord.head = head_batch % heads;
-    coord.batch = head_batch / heads;
-    return half == 0 || pair != m_blocks - 1 - pair;
+  ATTNKIT_HOST_DEVICE ATTNKIT_FORCEINLINE bool tile(int slot, int half, TileCoord& coord) const {
+    const int head_batch = pairs_.quotient(slot);
+    const int pair = pairs_.remainder(slot, head_batch);
+    coord.m_block = half == 0 ? m_blocks_ - 1 - pair : pair;
+    coord.batch = heads_q_.quotient(head_batch);
+    coord.head = heads_q_.remainder(head_batch, coord.batch);
+    coord.head_kv = group_.quotient(coord.head);
+    return half == 0 || pair != m_blocks_ - 1 - pair;
   }
+
+ private:
+  int m_blocks_;  // query blocks of the longest sequence
+  int batches_;
+  FastDivisor pairs_;    // query-block pairs per (head, batch)
+  FastDivisor heads_q_;  // query heads
+  FastDivisor group_;    // query heads per K/V head
 };
 
 }  // namespace attnkit::hopper
