@@ -1,9 +1,9 @@
 #pragma once
 // Division by a divisor known at launch, not at compile time: a multiply-high, an add and a
 // shift. The GPU has no integer divider; `n / d` on a runtime d compiles to a float
-// reciprocal on the MUFU pipe and some twenty dependent conversions and fix-ups, which a
-// persistent kernel's per-tile index arithmetic would otherwise run several times per tile,
-// on the consumers' serial chain.
+// reciprocal on the MUFU pipe and a chain of conversions and fix-ups, which a persistent
+// kernel's per-tile index arithmetic would otherwise run several times per tile, on the
+// consumers' serial chain.
 //
 // The round-up method (Granlund and Montgomery, "Division by invariant integers using
 // multiplication", 1994): with l = ceil(log2 d) and m = floor(2^32 (2^l − d) / d) + 1,
