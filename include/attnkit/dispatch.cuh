@@ -1,13 +1,15 @@
 #pragma once
 // Runtime dispatch of the forward: one call for every supported (element type, head dim), for
-// users who pick shapes at run time. On a compute capability 9.0 GPU the Hopper kernel
-// (hopper/forward.cuh) runs the problems it supports (head dims 64, 128, 256 without dropout;
-// varlen with total_q/total_k set); everything else runs the FA2 kernel for sm_80+.
+// users who pick shapes at run time. On a compute capability 9.0 GPU, in a program built for
+// sm_90a, the Hopper kernel (hopper/forward.cuh) runs the problems it supports (head dims 64,
+// 128, 256 without dropout; varlen with total_q/total_k set); everything else runs the FA2
+// kernel for sm_80+. attnkit::plan(problem) says which one a problem gets, and why.
 //
 //   attnkit::AttentionProblem problem = attnkit::make_bshd_problem(...);
 //   problem.band = attnkit::BandMask::causal();
 //   attnkit::forward(problem, stream);            // every head dim: 24 FA2 + 10 Hopper kernels
 //   attnkit::forward_for<64, 128>(problem);       // only these: 8 FA2 + 8 Hopper kernels
+//   attnkit::plan(problem).kernel                 // KernelFamily::hopper or ::sm80, and .reason
 //
 // Compile time: kernels are instantiated where these functions are called, not where the
 // header is included. attnkit::forward instantiates all of them, for every architecture the
@@ -23,9 +25,25 @@
 
 #include "attention/fa2_forward.cuh"
 #include "attention/validate.cuh"
+#include "hopper/device_support.cuh"
 #include "hopper/forward.cuh"
 
 namespace attnkit {
+
+// The kernel family a problem runs on (attnkit::plan).
+enum class KernelFamily {
+  sm80,    // the FlashAttention-2 kernels (mma.sync, cp.async): every GPU from sm_80 on
+  hopper,  // the sm_90a kernels (TMA, wgmma, warp-specialized)
+};
+
+inline const char* kernel_family_name(KernelFamily family) {
+  return family == KernelFamily::hopper ? "hopper (sm_90a)" : "fa2 (sm_80)";
+}
+
+struct Plan {
+  KernelFamily kernel = KernelFamily::sm80;
+  std::string reason;  // why not the Hopper kernel; empty when that one runs
+};
 
 namespace detail {
 
@@ -69,20 +87,44 @@ void run_for_dtype(DType dtype, Run&& run) {
        static_cast<int>(DType::bf16), ")");
 }
 
-inline bool runs_on_hopper(const AttentionProblem& problem) {
-  if (!hopper::supports_problem(problem)) return false;
-  int device = 0;
-  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
-  return hopper::device_supports_forward(device);
-}
-
 // The head dims hopper::forward has configs for (hopper/forward_config.cuh).
 constexpr bool has_hopper_forward(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+
+// Why the Hopper kernels do not take a problem on the current device; empty when they do.
+// `head_dims` lists the head dims they have, `pass` names them in the message.
+inline std::string hopper_refusal(const AttentionProblem& problem, bool head_dim_supported, const char* head_dims,
+                                  const char* pass) {
+  if (!head_dim_supported)
+    return "head_dim = " + std::to_string(problem.head_dim) + " has no Hopper " + pass + " (" + head_dims + ")";
+  if (problem.dropout.enabled()) return std::string("dropout runs on the sm_80 ") + pass;
+  if (problem.varlen() && (problem.total_q <= 0 || problem.total_k <= 0))
+    return "varlen without total_q / total_k (the packed row counts bound the Hopper kernels' TMA copies; "
+           "make_varlen_bshd_problem sets them)";
+  int device = 0;
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
+  const hopper::DeviceSupport support = hopper::device_support(device);
+  if (support != hopper::DeviceSupport::available) return hopper::describe(support);
+  return {};
+}
+
+}  // namespace detail
+
+// Which kernel attnkit::forward runs for `problem` on the current device, and why not the
+// Hopper one when it does not. Throws attnkit::error for a head dim attnkit has no kernel for.
+inline Plan plan(const AttentionProblem& problem) {
+  require_supported_head_dim(problem.head_dim);
+  std::string refusal =
+      detail::hopper_refusal(problem, detail::has_hopper_forward(problem.head_dim), "64, 128, 256", "forward");
+  return {refusal.empty() ? KernelFamily::hopper : KernelFamily::sm80, std::move(refusal)};
+}
+
+namespace detail {
 
 template <class Element, int HeadDim>
 void forward_typed(const AttentionProblem& problem, cudaStream_t stream) {
   if constexpr (has_hopper_forward(HeadDim)) {
-    if (runs_on_hopper(problem)) return hopper::forward<Element, HeadDim>(problem, NoVariant{}, stream);
+    if (plan(problem).kernel == KernelFamily::hopper)
+      return hopper::forward<Element, HeadDim>(problem, NoVariant{}, stream);
   }
   fa2::forward<Element, HeadDim>(problem, NoVariant{}, stream);
 }

@@ -1,21 +1,22 @@
 #pragma once
 // Runtime dispatch of the backward: one call for every supported (element type, head dim), the
-// counterpart of attnkit::forward (dispatch.cuh). On a compute capability 9.0 GPU the Hopper
-// backward (hopper/backward.cuh) runs the problems it supports (head dims 64 and 128, no
-// dropout, not the deterministic mode, varlen with total_q / total_k); the FA2 backward
-// (attention/fa2_backward.cuh) runs everything else, everywhere. Either runs after either
-// forward.
+// counterpart of attnkit::forward (dispatch.cuh). On a compute capability 9.0 GPU, in a program
+// built for sm_90a, the Hopper backward (hopper/backward.cuh) runs the problems it supports
+// (head dims 64 and 128, no dropout, not the deterministic mode, varlen with total_q /
+// total_k); the FA2 backward (attention/fa2_backward.cuh) runs everything else, everywhere.
+// Either runs after either forward.
 //
 //   attnkit::forward(problem, stream);                        // O and LSE (problem.lse set)
 //   attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_o, d_q, d_k, d_v);
 //   attnkit::backward(problem, grads, stream);                // every head dim: 76 kernels
 //   attnkit::backward_for<128>(problem, grads, stream);       // only 128: 14 kernels
+//   attnkit::plan(problem, grads)                             // which kernel, and why
 //
 // `problem` must be the forward's (its O, LSE, dropout seed and offset). Compile time: as in
 // dispatch.cuh, kernels are instantiated where these are called. Each head dim is, per dtype,
 // a main kernel for each of (dropout, deterministic) plus a preprocess and a postprocess (and
-// at 64 and 128 the Hopper kernel), the heaviest code in the library; attnkit::backward builds all six head dims, backward_for<...>
-// only those listed and throws attnkit::error naming the head dim for a problem with another.
+// at 64 and 128 the Hopper kernel), the heaviest code in the library; attnkit::backward builds
+// all six head dims, backward_for<...> only those listed and throws attnkit::error naming the head dim for a problem with another.
 // Forward-only programs include dispatch.cuh alone and pay nothing for this.
 
 #include <cuda_runtime_api.h>
@@ -26,19 +27,23 @@
 #include "hopper/backward.cuh"
 
 namespace attnkit {
-namespace detail {
 
-inline bool backward_runs_on_hopper(const AttentionProblem& problem, const BackwardGradients& grads) {
-  if (!hopper::supports_backward(problem, grads)) return false;
-  int device = 0;
-  ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
-  return hopper::device_supports_forward(device);
+// Which kernel attnkit::backward runs for `problem` and `grads` on the current device, and why
+// not the Hopper one when it does not.
+inline Plan plan(const AttentionProblem& problem, const BackwardGradients& grads) {
+  require_supported_head_dim(problem.head_dim);
+  std::string refusal = detail::hopper_refusal(
+      problem, hopper::is_supported_backward_head_dim(problem.head_dim), "64, 128", "backward");
+  if (refusal.empty() && grads.deterministic) refusal = "the deterministic mode runs on the sm_80 backward";
+  return {refusal.empty() ? KernelFamily::hopper : KernelFamily::sm80, std::move(refusal)};
 }
+
+namespace detail {
 
 template <class Element, int HeadDim>
 void backward_typed(const AttentionProblem& problem, const BackwardGradients& grads, cudaStream_t stream) {
   if constexpr (hopper::is_supported_backward_head_dim(HeadDim)) {
-    if (backward_runs_on_hopper(problem, grads))
+    if (plan(problem, grads).kernel == KernelFamily::hopper)
       return hopper::backward<Element, HeadDim>(problem, grads, NoVariant{}, stream);
   }
   fa2::backward<Element, HeadDim>(problem, grads, NoVariant{}, stream);

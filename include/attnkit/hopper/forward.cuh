@@ -9,7 +9,8 @@
 // variants as in fa2::forward. Not supported here (attnkit::forward in dispatch.cuh falls back
 // to the sm_80 kernel for them): dropout, and varlen without problem.total_q / total_k, which
 // bound the TMA's view of the packed tensors. Needs a compute capability 9.0 device and a
-// build for sm_90a (CMAKE_CUDA_ARCHITECTURES 90a, or -gencode arch=compute_90a,code=sm_90a).
+// build for sm_90a (CMAKE_CUDA_ARCHITECTURES 90a, or -gencode arch=compute_90a,code=sm_90a);
+// on any other build it throws attnkit::error before launching (device_support.cuh).
 
 #include <algorithm>
 #include <type_traits>
@@ -19,16 +20,11 @@
 #include "../attention/validate.cuh"
 #include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
+#include "device_support.cuh"
 #include "forward_kernel.cuh"
 #include "tensor_map.cuh"
 
 namespace attnkit::hopper {
-
-inline bool device_supports_forward(int device) {
-  int major = 0;
-  ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major == 9;
-}
 
 inline bool is_supported_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
 
@@ -51,8 +47,10 @@ inline int require_hopper_problem(const AttentionProblem& problem, const char* p
           " needs total_q and total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
   int device = 0;
   ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
-  require(device_supports_forward(device), "the Hopper ", pass, " needs a compute capability 9.0 GPU (device ", device,
-          " is not); use ", fallback);
+  const DeviceSupport support = device_support(device);
+  require(support == DeviceSupport::available, "the Hopper ", pass, " cannot run on device ", device, ": ",
+          describe(support), "; attnkit::forward / attnkit::backward fall back to the sm_80 kernels, or call ",
+          fallback);
   return device;
 }
 
