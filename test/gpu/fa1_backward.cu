@@ -37,6 +37,11 @@ void check_variants() {
       const Fa1Launchers launchers = fa1_launchers<Element, HeadDim>(DropEveryThird{});
       check_backward<Element>(HeadDim, c, launchers.forward, launchers.backward, DropEveryThird{});
     }
+    {
+      INFO("variant: RecencyBias (score_mod of the entry's lengths)");
+      const Fa1Launchers launchers = fa1_launchers<Element, HeadDim>(RecencyBias{});
+      check_backward<Element>(HeadDim, c, launchers.forward, launchers.backward, RecencyBias{});
+    }
   }
 }
 

@@ -52,6 +52,10 @@ void check_variants() {
       check_forward<Element>(HeadDim, c, fa1_launcher<Element, HeadDim>(DropEveryThird{}), DropEveryThird{});
     }
     {
+      INFO("variant: RecencyBias (score_mod of the entry's lengths)");
+      check_forward<Element>(HeadDim, c, fa1_launcher<Element, HeadDim>(RecencyBias{}), RecencyBias{});
+    }
+    {
       INFO("variant: SameDocument (mask_mod, skipped tiles)");
       check_forward<Element>(HeadDim, c, fa1_launcher<Element, HeadDim>(SameDocument{}), SameDocument{});
     }

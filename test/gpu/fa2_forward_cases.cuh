@@ -37,7 +37,8 @@ inline std::vector<ForwardCase> long_forward_cases() {
   return cases;
 }
 
-// ALiBi, soft-capping and a mask_mod over variant_cases(), each through the launcher that
+// ALiBi, soft-capping, a mask_mod and a user's length-dependent score_mod (RecencyBias) over
+// variant_cases(), each through the launcher that
 // `make_launcher(variant)` returns (the FA2 and the Hopper forward tests share it).
 template <class Element, int HeadDim, class MakeLauncher>
 void check_forward_variants(const MakeLauncher& make_launcher) {
@@ -49,6 +50,8 @@ void check_forward_variants(const MakeLauncher& make_launcher) {
     check_forward<Element>(HeadDim, c, make_launcher(softcap), softcap);
 
     check_forward<Element>(HeadDim, c, make_launcher(DropEveryThird{}), DropEveryThird{});
+
+    check_forward<Element>(HeadDim, c, make_launcher(RecencyBias{}), RecencyBias{});
   }
 }
 

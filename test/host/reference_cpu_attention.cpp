@@ -79,7 +79,7 @@ void check_gradients_against_finite_differences(const Shape& shape, const Varian
 // The definitions written out plainly, one (entry, head) at a time with whole S and P matrices:
 // an independent check of the blocked, threaded code on sizes spanning several row blocks.
 template <class Variant>
-void naive_attention(const Shape& shape, const Inputs& in, const Variant& variant, ForwardResult& fwd,
+void naive_attention(const Shape& shape, const Inputs& in, const Variant& unbound_variant, ForwardResult& fwd,
                      BackwardResult& bwd) {
   const int d_head = shape.head_dim;
   fwd.o.assign(shape.q_size(), 0.0);
@@ -90,6 +90,7 @@ void naive_attention(const Shape& shape, const Inputs& in, const Variant& varian
   for (int b = 0; b < shape.batch; ++b)
     for (int h = 0; h < shape.heads_q; ++h) {
       const int sq = shape.seqlen_q(b), sk = shape.seqlen_k(b), hk = shape.kv_head(h);
+      const Variant variant = variant_for_sequence(unbound_variant, sq, sk);
       auto q = [&](int i, int d) { return in.q[shape.q_index(b, i, h, d)]; };
       auto k = [&](int j, int d) { return in.k[shape.kv_index(b, j, hk, d)]; };
       auto v = [&](int j, int d) { return in.v[shape.kv_index(b, j, hk, d)]; };
@@ -311,7 +312,10 @@ TEST_CASE("GQA and MQA equal attention over explicitly repeated K/V heads", "[re
   }
 }
 
-TEST_CASE("varlen equals each batch entry run on its own", "[reference]") {
+// With a variant whose hooks depend on the entry's lengths (ALiBi's alignment), each entry must
+// still equal itself run alone.
+template <class Variant>
+void check_varlen_against_single_entries(const Variant& variant) {
   const int heads_q = 4, heads_kv = 2, head_dim = 8;
   const std::vector<int> seqlens_q = {3, 1, 6, 0, 5}, seqlens_k = {4, 2, 5, 3, 1};
   for (const BandMask band : {BandMask::none(), BandMask::causal(), BandMask::window(2, 1, MaskAlignment::top_left)}) {
@@ -320,8 +324,8 @@ TEST_CASE("varlen equals each batch entry run on its own", "[reference]") {
     CHECK(packed.total_k() == 15);
     CHECK(packed.cu_seqlens_q() == std::vector<int>{0, 3, 4, 10, 10, 15});
     const Inputs in = random_inputs(packed, 50);
-    const ForwardResult fwd = forward(packed, in.q, in.k, in.v);
-    const BackwardResult bwd = backward(packed, in.q, in.k, in.v, in.d_out);
+    const ForwardResult fwd = forward(packed, in.q, in.k, in.v, variant);
+    const BackwardResult bwd = backward(packed, in.q, in.k, in.v, in.d_out, variant);
 
     for (int b = 0; b < packed.batch; ++b) {
       const Shape single = Shape::dense(1, heads_q, heads_kv, seqlens_q[b], seqlens_k[b], head_dim, band);
@@ -331,8 +335,8 @@ TEST_CASE("varlen equals each batch entry run on its own", "[reference]") {
       const std::vector<double> k = rows_of(in.k, k0, seqlens_k[b], kv_row);
       const std::vector<double> v = rows_of(in.v, k0, seqlens_k[b], kv_row);
       const std::vector<double> d_out = rows_of(in.d_out, q0, seqlens_q[b], q_row);
-      const ForwardResult fwd_single = forward(single, q, k, v);
-      const BackwardResult bwd_single = backward(single, q, k, v, d_out);
+      const ForwardResult fwd_single = forward(single, q, k, v, variant);
+      const BackwardResult bwd_single = backward(single, q, k, v, d_out, variant);
 
       CHECK(max_abs_diff(rows_of(fwd.o, q0, seqlens_q[b], q_row), fwd_single.o) == 0.0);
       for (int h = 0; h < heads_q; ++h)
@@ -341,6 +345,19 @@ TEST_CASE("varlen equals each batch entry run on its own", "[reference]") {
       CHECK(max_abs_diff(rows_of(bwd.dq, q0, seqlens_q[b], q_row), bwd_single.dq) == 0.0);
       CHECK(max_abs_diff(rows_of(bwd.dk, k0, seqlens_k[b], kv_row), bwd_single.dk) == 0.0);
       CHECK(max_abs_diff(rows_of(bwd.dv, k0, seqlens_k[b], kv_row), bwd_single.dv) == 0.0);
+    }
+  }
+}
+
+TEST_CASE("varlen equals each batch entry run on its own", "[reference]") {
+  SECTION("no variant") { check_varlen_against_single_entries(NoVariant{}); }
+  SECTION("ALiBi, aligned per entry") {
+    const std::vector<float> slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
+    for (const MaskAlignment alignment : {MaskAlignment::bottom_right, MaskAlignment::top_left}) {
+      Alibi alibi;
+      alibi.slopes = slopes.data();
+      alibi.alignment = alignment;
+      check_varlen_against_single_entries(alibi);
     }
   }
 }
@@ -380,8 +397,13 @@ TEST_CASE("backward matches central finite differences", "[reference]") {
     const std::vector<float> slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
     Alibi alibi;
     alibi.slopes = slopes.data();
-    alibi.key_offset = 7 - 5;  // s_k - s_q: aligned like bottom-right causal
     check_gradients_against_finite_differences(Shape::dense(2, 4, 2, 5, 7, 8, BandMask::causal()), alibi, 700);
+  }
+  SECTION("ALiBi, varlen entries of different lengths") {
+    const std::vector<float> slopes = {0.5f, 0.25f};
+    Alibi alibi;
+    alibi.slopes = slopes.data();
+    check_gradients_against_finite_differences(Shape::varlen(2, 1, 8, {3, 6, 1}, {7, 4, 5}), alibi, 750);
   }
   SECTION("soft-capping, logits near the cap") {
     SoftCap softcap;
@@ -426,6 +448,12 @@ TEST_CASE("the blocked, threaded passes equal the plain definitions on many row 
     check_against_naive(Shape::varlen(2, 2, 16, seqlens_q, seqlens_k, BandMask::window(7, 30)), softcap, 2400);
   }
   SECTION("mask_mod") { check_against_naive(Shape::varlen(2, 2, 8, seqlens_q, seqlens_k), EvenKeysByMask{}, 2500); }
+  SECTION("ALiBi, causal") {
+    const std::vector<float> slopes = {0.5f, 0.125f};
+    Alibi alibi;
+    alibi.slopes = slopes.data();
+    check_against_naive(Shape::varlen(2, 1, 8, seqlens_q, seqlens_k, BandMask::causal()), alibi, 2600);
+  }
 }
 
 TEST_CASE("ALiBi subtracts slope times distance from the logit", "[reference]") {
@@ -433,7 +461,7 @@ TEST_CASE("ALiBi subtracts slope times distance from the logit", "[reference]") 
   const std::vector<float> slopes = {std::log(3.0f)};
   Alibi alibi;
   alibi.slopes = slopes.data();
-  alibi.key_offset = 1;  // the query sits at key 1
+  // Bottom-right alignment: the one query sits at key s_k − s_q = 1.
   const Shape shape = Shape::dense(1, 1, 1, 1, 2, 1);
   const ForwardResult result = forward(shape, {0.0}, {0.0, 0.0}, {1.0, 5.0}, alibi);
   const double w = 1.0 / (1.0 + std::exp(-double(slopes[0])));  // weight of key 1

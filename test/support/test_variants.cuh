@@ -21,13 +21,33 @@ struct DropEveryThird : VariantBase {
   ATTNKIT_HOST_DEVICE TileClass classify(int, int, TileBounds) const { return TileClass::partial; }
 };
 
+// A user's variant whose score_mod depends on each entry's own lengths: a bias that grows with
+// the key's distance from the entry's last key, score − rate · (s_k − 1 − k). Only for_sequence
+// knows s_k; a version reading the problem's seqlen_k would be off on every shorter entry.
+struct RecencyBias : VariantBase {
+  static constexpr bool has_score_mod = true;
+  static constexpr bool has_for_sequence = true;
+  float rate = 0.02f;
+  int last_key = 0;
+
+  ATTNKIT_HOST_DEVICE RecencyBias for_sequence(int, int seqlen_k) const {
+    RecencyBias entry = *this;
+    entry.last_key = seqlen_k - 1;
+    return entry;
+  }
+  template <class T>
+  ATTNKIT_HOST_DEVICE T score_mod(T score, int, int, int, int k) const {
+    return score - static_cast<T>(rate) * static_cast<T>(last_key - k);
+  }
+};
+
 // ALiBi reads its slopes through a pointer: a host copy drives the reference, a device copy the
-// kernels. Slopes for 4 query heads; key_offset aligns the last query with the last key.
+// kernels. Slopes for 4 query heads, bottom-right aligned (each entry's last query with its
+// last key).
 class AlibiPair {
  public:
-  explicit AlibiPair(const ForwardCase& c) : slopes_{0.5f, 0.25f, 0.125f, 0.0625f}, device_slopes_(slopes_) {
+  explicit AlibiPair(const ForwardCase&) : slopes_{0.5f, 0.25f, 0.125f, 0.0625f}, device_slopes_(slopes_) {
     host.slopes = slopes_.data();
-    host.key_offset = c.seqlen_k - c.seqlen_q;
     device = host;
     device.slopes = device_slopes_.get();
   }
@@ -38,7 +58,9 @@ class AlibiPair {
   DeviceArray<float> device_slopes_;
 };
 
-// GQA with s_q != s_k, unmasked, causal, and causal with scores up to about ±30.
+// GQA with s_q != s_k, unmasked, causal, and causal with scores up to about ±30; then varlen
+// batches whose entries differ in length and in s_k − s_q (positive, negative, zero; a single
+// query), unmasked and causal, where a variant aligned once for the whole batch goes wrong.
 inline std::vector<ForwardCase> variant_cases(uint64_t first_seed) {
   std::vector<ForwardCase> cases;
   ForwardCase c;
@@ -55,6 +77,20 @@ inline std::vector<ForwardCase> variant_cases(uint64_t first_seed) {
   c.input_stddev = 3.0;
   c.seed = first_seed + 2;
   cases.push_back(c);
+
+  ForwardCase uneven;
+  uneven.heads_q = 4;
+  uneven.heads_kv = 2;
+  uneven.varlen_q = {300, 17, 129, 1, 64};
+  uneven.varlen_k = {333, 250, 64, 90, 64};
+  uneven.batch = static_cast<int>(uneven.varlen_q.size());
+  uneven.seqlen_q = 300;  // the longest entries
+  uneven.seqlen_k = 333;
+  uneven.seed = first_seed + 3;
+  cases.push_back(uneven);
+  uneven.band = BandMask::causal();
+  uneven.seed = first_seed + 4;
+  cases.push_back(uneven);
   return cases;
 }
 

@@ -122,9 +122,13 @@ def test_unequal_lengths_window_softcap_alibi(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_varlen(dtype):
-    """Packed sequences against the reference run on each sequence alone."""
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("alibi", [False, True])
+def test_varlen(dtype, causal, alibi):
+    """Packed sequences against the reference run on each sequence alone. The entries differ in
+    length and in s_k - s_q, so ALiBi must be aligned per sequence, not once for the batch."""
     lengths_q, lengths_k, h, h_k, d = [1, 200, 77, 512], [5, 150, 300, 512], 4, 2, 64
+    slopes = torch.tensor([0.5, 0.25, 0.125, 0.0625], device="cuda") if alibi else None
     g = torch.Generator(device="cuda").manual_seed(11)
     make = lambda n, heads: torch.randn(n, heads, d, device="cuda", dtype=dtype, generator=g).requires_grad_()
     q, k, v = make(sum(lengths_q), h), make(sum(lengths_k), h_k), make(sum(lengths_k), h_k)
@@ -136,7 +140,8 @@ def test_varlen(dtype):
             outs, start_q, start_k = [], 0, 0
             for n_q, n_k in zip(lengths_q, lengths_k):
                 outs.append(reference(q[None, start_q:start_q + n_q], k[None, start_k:start_k + n_k],
-                                      v[None, start_k:start_k + n_k], causal=True, dtype=fn_dtype)[0])
+                                      v[None, start_k:start_k + n_k], causal=causal, alibi=slopes,
+                                      dtype=fn_dtype)[0])
                 start_q, start_k = start_q + n_q, start_k + n_k
             return torch.cat(outs)
         return run
@@ -145,7 +150,8 @@ def test_varlen(dtype):
     baseline = outputs_and_grads(per_sequence(dtype), q, k, v, d_out)
     actual = outputs_and_grads(
         lambda q, k, v: attnkit_torch.flash_attn_varlen_func(q, k, v, cu(lengths_q), cu(lengths_k), max(lengths_q),
-                                                             max(lengths_k), causal=True), q, k, v, d_out)
+                                                             max(lengths_k), causal=causal, alibi_slopes=slopes),
+        q, k, v, d_out)
     check_rule(actual, baseline, exact)
 
 

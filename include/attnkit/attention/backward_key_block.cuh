@@ -76,7 +76,7 @@ enum class DqAccumulation { atomic, ordered, owned };
 template <class Config, class Variant, bool Dropout, DqAccumulation Dq, class QueryBlocks = BandQueryWalk>
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProblem& problem,
                                                            const BackwardGradients& grads,
-                                                           const BackwardScratch& scratch, const Variant& variant,
+                                                           const BackwardScratch& scratch, const Variant& unbound_variant,
                                                            unsigned char* shared_bytes, int n_block, int head_kv,
                                                            int batch, const QueryBlocks& query_blocks = {}) {
   constexpr bool kOrdered = Dq == DqAccumulation::ordered;
@@ -106,6 +106,8 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void backward_key_block(const AttentionProble
   const int seqlen_k = span.seqlen_k;
   const int k_begin = n_block * kBlockN;
   if (k_begin >= seqlen_k) return;  // varlen: this entry is shorter than the longest
+  // The variant as this entry's own lengths make it (mask/variant.cuh, for_sequence).
+  const Variant variant = variant_for_sequence(unbound_variant, seqlen_q, seqlen_k);
 
   const bool varlen = problem.cu_seqlens_q != nullptr;
   const int group = problem.heads_q / problem.heads_kv;

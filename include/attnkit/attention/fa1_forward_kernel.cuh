@@ -47,7 +47,7 @@ namespace attnkit::fa1 {
 // block visits (fa1_schedule.cuh): the band's (dense), or a block mask's.
 template <class Config, class Variant, bool Dropout = false, class QueryBlocks = BandQueryBlocks>
 __global__ void __launch_bounds__(Config::kThreads, 1)
-    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant,
+    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant unbound_variant,
                    const ForwardWorkspaceView workspace, const QueryBlocks query_blocks) {
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
@@ -65,6 +65,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int seqlen_q = span.seqlen_q;
   const int seqlen_k = span.seqlen_k;
   if (seqlen_q <= 0) return;  // varlen: an empty entry
+  // The variant as this entry's own lengths make it (mask/variant.cuh, for_sequence).
+  const Variant variant = variant_for_sequence(unbound_variant, seqlen_q, seqlen_k);
 
   const int thread = threadIdx.x;
   const int lane = thread % 32;

@@ -40,7 +40,7 @@ namespace attnkit::fa2 {
 // block mask's.
 template <class Config, class Variant, bool Dropout = false, class KeyBlocks = BandWalk>
 __global__ void __launch_bounds__(Config::kThreads)
-    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant variant,
+    forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant unbound_variant,
                    const KeyBlocks key_blocks) {
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
@@ -63,6 +63,8 @@ __global__ void __launch_bounds__(Config::kThreads)
   const int q_begin = m_block * kBlockM;
   if (q_begin >= seqlen_q) return;  // varlen: this entry is shorter than the longest
   const int q_end = min(q_begin + kBlockM, seqlen_q);
+  // The variant as this entry's own lengths make it (mask/variant.cuh, for_sequence).
+  const Variant variant = variant_for_sequence(unbound_variant, seqlen_q, seqlen_k);
 
   const bool varlen = problem.cu_seqlens_q != nullptr;
   const int head_kv = head / (problem.heads_q / problem.heads_kv);

@@ -59,7 +59,7 @@ template <class Config, class Variant, class QueryBlocks = BandQueryWalk>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     backward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ BackwardTensorMaps maps,
                     const TensorRef d_k, const TensorRef d_v, const fa2::BackwardScratch scratch,
-                    const Variant variant, const QueryBlocks query_blocks) {
+                    const Variant unbound_variant, const QueryBlocks query_blocks) {
 #if ATTNKIT_DEVICE_SM90A
   using Element = typename Config::Element;
   using KVLayout = typename Config::KVLayout;
@@ -88,6 +88,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
   const int seqlen_k = span.seqlen_k;
   const int k_begin = n_block * kBlockN;
   if (k_begin >= seqlen_k) return;  // varlen: this entry is shorter than the longest
+  // The variant as this entry's own lengths make it (mask/variant.cuh, for_sequence).
+  const Variant variant = variant_for_sequence(unbound_variant, seqlen_q, seqlen_k);
 
   const bool varlen = problem.cu_seqlens_q != nullptr;
   const int group = problem.heads_q / problem.heads_kv;

@@ -71,7 +71,7 @@ inline constexpr int kSchedulerBarrier = 1;
 template <class Config, class Variant, class KeyBlocks = BandWalk>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ ForwardTensorMaps maps,
-                   const Variant variant, const KeyBlocks key_blocks, const TileSchedule schedule) {
+                   const Variant unbound_variant, const KeyBlocks key_blocks, const TileSchedule schedule) {
 #if ATTNKIT_DEVICE_SM90A
   using Element = typename Config::Element;
   using QLayout = typename Config::QLayout;
@@ -209,6 +209,8 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     const int head = tile.coord.head;
     const int seqlen_q = tile.span.seqlen_q;
     const int seqlen_k = tile.span.seqlen_k;
+    // The variant as this entry's own lengths make it (mask/variant.cuh, for_sequence).
+    const Variant variant = variant_for_sequence(unbound_variant, seqlen_q, seqlen_k);
     const int group_q0 = tile.q_begin + consumer * kRows;
     const int warp_q0 = group_q0 + warp_row;
     const auto walk = walk_of(tile);

@@ -1,18 +1,30 @@
 #pragma once
-// ALiBi (Press et al., 2022): a per-head linear penalty on the distance between query and key,
-//   score + slope[head] · -|q + key_offset - k|
-// key_offset aligns query and key positions when s_q != s_k (use s_k - s_q to align the last
-// query with the last key, as bottom-right causal masking does). Its derivative is 1.
+// ALiBi (Press et al., 2022): a per-head linear penalty on the distance between a query and
+// the key aligned with it,
+//   score − slope[head] · |diag(q) − k|,   diag(q) = q + key_offset.
+// `alignment` says which key that is, per batch entry and from that entry's own lengths (the
+// band mask's rule, band.cuh): bottom_right, q + s_k − s_q (flash-attn's, and the default),
+// or top_left, q. for_sequence sets key_offset for each entry; with varlen the entries differ,
+// so one offset for the whole batch would shift every shorter entry's bias. Its derivative is 1.
 
+#include "band.cuh"
 #include "variant.cuh"
 
 namespace attnkit {
 
 struct Alibi : VariantBase {
   static constexpr bool has_score_mod = true;
+  static constexpr bool has_for_sequence = true;
 
   const float* slopes = nullptr;  // [heads_q], readable where the kernel runs
-  int key_offset = 0;
+  MaskAlignment alignment = MaskAlignment::bottom_right;
+  int key_offset = 0;  // the entry's diag(q) − q: set by for_sequence
+
+  ATTNKIT_HOST_DEVICE Alibi for_sequence(int seqlen_q, int seqlen_k) const {
+    Alibi entry = *this;
+    entry.key_offset = alignment == MaskAlignment::bottom_right ? seqlen_k - seqlen_q : 0;
+    return entry;
+  }
 
   template <class T>
   ATTNKIT_HOST_DEVICE T score_mod(T score, int, int head, int q, int k) const {

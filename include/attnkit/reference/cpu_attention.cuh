@@ -1,8 +1,10 @@
 #pragma once
 // The exact oracle: softmax attention, forward and backward, in float64 on the CPU, with the
-// same masking, variant and GQA rules the kernels follow. Every kernel test compares against
-// it; with the RoundedLike policy it also plays "a plain bf16/fp16 implementation", whose error
-// against the exact result sets the tolerance a kernel must meet (DESIGN.md, Tests).
+// same masking, variant and GQA rules the kernels follow. A test oracle, not a fast path: part
+// of the reference API (docs/reference.md) for testing kernels, attnkit's own or a user's.
+// Every kernel test compares against it; with the RoundedLike policy it also plays "a plain
+// bf16/fp16 implementation", whose error against the exact result sets the tolerance a kernel
+// must meet (DESIGN.md, Tests).
 //
 // Layout: packed rows, float64. Q, O, dQ: (total_q, heads_q, head_dim); K, V, dK, dV:
 // (total_k, heads_kv, head_dim), all row-major. Batch entry b owns the rows that start at the
@@ -341,12 +343,13 @@ struct Logits {
                     double& scaled) const {
     constexpr double kDropped = -std::numeric_limits<double>::infinity();
     if (!shape.band.keep(i, j, entry.seqlen_q, entry.seqlen_k)) return kDropped;
+    const Variant entry_variant = variant_for_sequence(variant, entry.seqlen_q, entry.seqlen_k);
     if constexpr (Variant::has_mask_mod) {
-      if (!variant.mask_mod(entry.batch, entry.head, i, j)) return kDropped;
+      if (!entry_variant.mask_mod(entry.batch, entry.head, i, j)) return kDropped;
     }
     scaled = rounding.score(dot(q_row, k_row, shape.head_dim)) * scale;
     if constexpr (Variant::has_score_mod) {
-      return variant.template score_mod<double>(scaled, entry.batch, entry.head, i, j);
+      return entry_variant.template score_mod<double>(scaled, entry.batch, entry.head, i, j);
     } else {
       return scaled;
     }
@@ -386,7 +389,8 @@ double score_gradient(const Logits<Variant, ExactArithmetic>& logits, const Entr
   }
   double d_score = p * (d_prob - delta);
   if constexpr (Variant::has_score_mod) {
-    d_score *= logits.variant.template score_mod_grad<double>(scaled, entry.batch, entry.head, i, j);
+    d_score *= variant_for_sequence(logits.variant, entry.seqlen_q, entry.seqlen_k)
+                   .template score_mod_grad<double>(scaled, entry.batch, entry.head, i, j);
   }
   return d_score * logits.scale;
 }

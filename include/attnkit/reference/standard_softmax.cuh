@@ -1,4 +1,5 @@
 #pragma once
+// Part of the standard-attention test oracle (standard_attention.cuh), shaped by its needs.
 // The row-wise kernels of standard attention, run between its cuBLAS GEMMs on a materialized
 // score matrix (one row per (head, query) pair, s_k contiguous elements each):
 //   row_softmax        P = softmax(mask(score_mod(S))) in place, and LSE per row
@@ -224,12 +225,14 @@ void row_softmax(const Element* scores, Element* probs, const ScoreRows& rows, c
                  const Variant& variant, float* lse, int64_t lse_head_stride, cudaStream_t stream) {
   require(rows.count() > 0 && rows.count() <= INT32_MAX, "row_softmax: row count ", rows.count(), " out of range");
   const auto grid = static_cast<unsigned>(rows.count());
+  // The rows are one batch entry's.
+  const Variant entry_variant = variant_for_sequence(variant, rows.seqlen_q, rows.seqlen_k);
   if (rows.seqlen_k <= 1024)
     row_softmax_kernel<Element, Variant, 128>
-        <<<grid, 128, 0, stream>>>(scores, probs, rows, band, variant, lse, lse_head_stride);
+        <<<grid, 128, 0, stream>>>(scores, probs, rows, band, entry_variant, lse, lse_head_stride);
   else
     row_softmax_kernel<Element, Variant, 256>
-        <<<grid, 256, 0, stream>>>(scores, probs, rows, band, variant, lse, lse_head_stride);
+        <<<grid, 256, 0, stream>>>(scores, probs, rows, band, entry_variant, lse, lse_head_stride);
   ATTNKIT_CHECK_LAUNCH();
 }
 
@@ -250,12 +253,13 @@ void softmax_backward(const Element* probs, Element* d_probs, const Element* raw
   require(rows.count() > 0 && rows.count() <= INT32_MAX, "softmax_backward: row count ", rows.count(),
           " out of range");
   const auto grid = static_cast<unsigned>(rows.count());
+  const Variant entry_variant = variant_for_sequence(variant, rows.seqlen_q, rows.seqlen_k);
   if (rows.seqlen_k <= 1024)
     softmax_backward_kernel<Element, Variant, 128>
-        <<<grid, 128, 0, stream>>>(probs, d_probs, raw_scores, row_dot, softmax_scale, rows, variant);
+        <<<grid, 128, 0, stream>>>(probs, d_probs, raw_scores, row_dot, softmax_scale, rows, entry_variant);
   else
     softmax_backward_kernel<Element, Variant, 256>
-        <<<grid, 256, 0, stream>>>(probs, d_probs, raw_scores, row_dot, softmax_scale, rows, variant);
+        <<<grid, 256, 0, stream>>>(probs, d_probs, raw_scores, row_dot, softmax_scale, rows, entry_variant);
   ATTNKIT_CHECK_LAUNCH();
 }
 

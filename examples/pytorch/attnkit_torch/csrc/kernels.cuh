@@ -16,9 +16,8 @@ namespace attnkit_torch {
 template <ScoreModKind Kind>
 auto make_variant(const attnkit::AttentionProblem& problem, const ScoreMod& mod) {
   if constexpr (Kind == ScoreModKind::alibi) {
-    attnkit::Alibi alibi;
+    attnkit::Alibi alibi;  // bottom-right aligned per batch entry, as flash-attn's
     alibi.slopes = mod.alibi_slopes;
-    alibi.key_offset = problem.seqlen_k - problem.seqlen_q;  // flash-attn's bottom-right alignment
     return alibi;
   } else if constexpr (Kind == ScoreModKind::softcap) {
     return attnkit::SoftCap{{}, mod.softcap};

@@ -84,6 +84,13 @@ struct PatternWithScore : ScoreVariant {
   ATTNKIT_HOST_DEVICE bool mask_mod(int batch, int head, int q, int k) const {
     return mask.mask_mod(batch, head, q, k);
   }
+  // The score modification's own per-entry setup (ALiBi's alignment); the pattern has none.
+  ATTNKIT_HOST_DEVICE PatternWithScore for_sequence(int seqlen_q, int seqlen_k) const {
+    PatternWithScore entry = *this;
+    static_cast<ScoreVariant&>(entry) =
+        attnkit::variant_for_sequence(static_cast<const ScoreVariant&>(*this), seqlen_q, seqlen_k);
+    return entry;
+  }
 };
 
 template <class ScoreVariant>
