@@ -98,9 +98,7 @@ TEST_CASE("validate_problem accepts well-formed problems", "[attention][validate
     REQUIRE_NOTHROW(validate_problem(m, DType::bf16, kHeadDim));
   }
   SECTION("grid limits reached, not passed") {
-    p.batch = 65535;
-    p.heads_q = 65535;
-    p.heads_kv = 5;
+    p = make_bshd_problem(DType::bf16, 65535, 65535, 5, 100, 77, kHeadDim, q_data, k_data, v_data, o_data, lse_data);
     REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
   }
   SECTION("explicit scale, causal and windows") {
@@ -111,6 +109,14 @@ TEST_CASE("validate_problem accepts well-formed problems", "[attention][validate
     REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
     p.band = BandMask::window(-1, 17);
     REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("any negative window bound is unbounded, not only -1") {
+    for (const BandMask& band : {BandMask::window(-7, 0), BandMask::window(4, -100),
+                                 BandMask::window(std::numeric_limits<int>::min(), -2, MaskAlignment::top_left)}) {
+      p.band = band;
+      INFO("window (" << band.left << ", " << band.right << ")");
+      REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+    }
   }
   SECTION("varlen: batch strides unused") {
     p.cu_seqlens_q = cu_seqlens_q;
@@ -124,6 +130,170 @@ TEST_CASE("validate_problem accepts well-formed problems", "[attention][validate
       t->head_stride = 1000 * kHeadDim;
     }
     REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("O as a slice of a wider buffer: strides larger than the shapes need") {
+    p.o.row_stride = 3 * 8 * kHeadDim;
+    p.o.head_stride = 2 * kHeadDim;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("LSE laid out (heads_q, batch, seqlen_q)") {
+    p.lse_batch_stride = 100;
+    p.lse_head_stride = 2 * 100;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("a dimension of extent 1 may have any stride") {
+    p = make_bshd_problem(DType::bf16, 1, 1, 1, 1, 77, kHeadDim, q_data, k_data, v_data, o_data, lse_data);
+    p.o.row_stride = 8;
+    p.o.head_stride = 0;
+    p.lse_head_stride = 0;
+    p.lse_batch_stride = 0;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("varlen from make_varlen_bshd_problem") {
+    const AttentionProblem v = make_varlen_bshd_problem(DType::bf16, 3, 8, 2, 100, 77, 250, 160, kHeadDim, cu_seqlens_q,
+                                                        cu_seqlens_k, q_data, k_data, v_data, o_data, lse_data);
+    REQUIRE_NOTHROW(validate_problem(v, DType::bf16, kHeadDim));
+  }
+  SECTION("varlen LSE set by hand, (heads_q, total_q)") {
+    p.cu_seqlens_q = cu_seqlens_q;
+    p.cu_seqlens_k = cu_seqlens_k;
+    p.total_q = 250;
+    p.total_k = 160;
+    p.lse_head_stride = 250;
+    p.lse_batch_stride = 0;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+}
+
+TEST_CASE("make_varlen_bshd_problem fills packed strides and LSE (heads_q, total_q)", "[attention][validate]") {
+  const AttentionProblem p = make_varlen_bshd_problem(DType::f16, 3, 8, 2, 100, 77, 250, 160, kHeadDim, cu_seqlens_q,
+                                                      cu_seqlens_k, q_data, k_data, v_data, o_data, lse_data);
+  REQUIRE(p.dtype == DType::f16);
+  REQUIRE(p.batch == 3);
+  REQUIRE(p.heads_q == 8);
+  REQUIRE(p.heads_kv == 2);
+  REQUIRE(p.seqlen_q == 100);
+  REQUIRE(p.seqlen_k == 77);
+  REQUIRE(p.total_q == 250);
+  REQUIRE(p.total_k == 160);
+  REQUIRE(p.head_dim == kHeadDim);
+  REQUIRE(p.varlen());
+  REQUIRE(p.cu_seqlens_q == cu_seqlens_q);
+  REQUIRE(p.cu_seqlens_k == cu_seqlens_k);
+  REQUIRE(p.q.data == q_data);
+  REQUIRE(p.k.data == k_data);
+  REQUIRE(p.v.data == v_data);
+  REQUIRE(p.o.data == o_data);
+  for (const TensorRef* t : {&p.q, &p.o}) {
+    REQUIRE(t->head_stride == kHeadDim);
+    REQUIRE(t->row_stride == 8 * kHeadDim);
+  }
+  for (const TensorRef* t : {&p.k, &p.v}) {
+    REQUIRE(t->head_stride == kHeadDim);
+    REQUIRE(t->row_stride == 2 * kHeadDim);
+  }
+  REQUIRE(p.lse == lse_data);
+  REQUIRE(p.lse_head_stride == 250);
+  REQUIRE(p.softmax_scale == 0.f);
+  REQUIRE(p.band.left < 0);
+  REQUIRE(p.band.right < 0);
+}
+
+TEST_CASE("validate_problem refuses outputs whose strides overlap, naming the values", "[attention][validate]") {
+  AttentionProblem p = valid_problem();
+
+  SECTION("o heads closer than head_dim") {
+    p.o.head_stride = 64;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("o.head_stride = 64 is less than head_dim = 128") &&
+                        ContainsSubstring("(row, head) pairs of o"));
+  }
+  SECTION("o rows closer than a row of heads (BSHD)") {
+    p.o.row_stride = 4 * kHeadDim;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("o.row_stride = 512 is less than o.head_stride x heads_q = 128 x 8 = 1024"));
+  }
+  SECTION("o heads closer than a head of rows (BHSD)") {
+    p.o.row_stride = kHeadDim;
+    p.o.head_stride = 64 * kHeadDim;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("o.head_stride = 8192 is less than o.row_stride x seqlen_q = 128 x 100 = 12800"));
+  }
+  SECTION("o heads sharing one address") {
+    p.o.head_stride = 0;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("o.head_stride = 0"));
+  }
+  SECTION("read-only inputs may overlap (K/V heads broadcast)") {
+    p.k.head_stride = 0;
+    p.v.head_stride = 0;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("lse heads closer than seqlen_q") {
+    p.lse_head_stride = 96;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("lse_head_stride = 96 is less than seqlen_q = 100") &&
+                        ContainsSubstring("(batch, head) rows of lse"));
+  }
+  SECTION("lse batches closer than heads_q rows") {
+    p.lse_batch_stride = 700;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("lse_batch_stride = 700 is less than lse_head_stride x heads_q = 100 x 8 = 800"));
+  }
+  SECTION("lse (heads, batch, seqlen) with heads closer than batch rows") {
+    p.lse_batch_stride = 100;
+    p.lse_head_stride = 150;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("lse_head_stride = 150 is less than lse_batch_stride x batch = 100 x 2 = 200"));
+  }
+  SECTION("lse batch stride 0 over two batch entries") {
+    p.lse_batch_stride = 0;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("lse_batch_stride = 0 is less than seqlen_q = 100"));
+  }
+}
+
+TEST_CASE("validate_problem checks varlen strides against total_q", "[attention][validate]") {
+  AttentionProblem p = make_varlen_bshd_problem(DType::bf16, 3, 8, 2, 100, 77, 250, 160, kHeadDim, cu_seqlens_q,
+                                                cu_seqlens_k, q_data, k_data, v_data, o_data, lse_data);
+
+  SECTION("the dense LSE head stride, seqlen_q, is refused once total_q is known") {
+    p.lse_head_stride = p.seqlen_q;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("lse_head_stride = 100 is less than total_q = 250") &&
+                        ContainsSubstring("(heads_q, total_q)"));
+  }
+  SECTION("without total_q the longest sequence bounds the LSE head stride, and the message asks for total_q") {
+    p.total_q = 0;
+    p.total_k = 0;
+    p.lse_head_stride = 100;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+    p.lse_head_stride = 64;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("lse_head_stride = 64 is less than seqlen_q = 100") &&
+                        ContainsSubstring("set total_q"));
+  }
+  SECTION("the LSE batch stride is unused") {
+    p.lse_batch_stride = 0;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("BHSD-like packed O: heads must clear total_q rows") {
+    p.o.row_stride = kHeadDim;
+    p.o.head_stride = 200 * kHeadDim;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim,
+                    ContainsSubstring("o.head_stride = 25600 is less than o.row_stride x total_q = 128 x 250 = 32000"));
+    p.o.head_stride = 250 * kHeadDim;
+    REQUIRE_NOTHROW(validate_problem(p, DType::bf16, kHeadDim));
+  }
+  SECTION("total_q shorter than the longest sequence") {
+    p.total_q = 99;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("total_q = 99 is less than seqlen_q = 100"));
+  }
+  SECTION("total_k shorter than the longest sequence") {
+    p.total_k = 76;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("total_k = 76 is less than seqlen_k = 77"));
+  }
+  SECTION("negative total_k") {
+    p.total_k = -5;
+    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("total_k = -5 must be non-negative"));
   }
 }
 
@@ -225,14 +395,6 @@ TEST_CASE("validate_problem refuses malformed problems, naming the value", "[att
   SECTION("infinite softmax_scale") {
     p.softmax_scale = std::numeric_limits<float>::infinity();
     REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("softmax_scale = inf"));
-  }
-  SECTION("window left -2") {
-    p.band = BandMask::window(-2, 0);
-    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("window left = -2"));
-  }
-  SECTION("window right -7") {
-    p.band = BandMask::window(4, -7);
-    REQUIRE_REFUSED(p, DType::bf16, kHeadDim, ContainsSubstring("window right = -7"));
   }
   SECTION("misaligned lse") {
     float* const misaligned = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(lse_data) + 2);

@@ -290,6 +290,40 @@ TEST_CASE("a tile hanging over the end of the queries can still be full", "[mask
   REQUIRE(BandMask::none().classify({0, 64, 128, 192}, 100, 100) == TileClass::skip);
 }
 
+TEST_CASE("any negative bound is unbounded, exactly as -1 is", "[mask][band]") {
+  // flash-attn passes -1; callers computing a window may pass any negative value, and every
+  // kernel must then see the same mask as with -1.
+  STATIC_REQUIRE(BandMask::window(-7, 0).is_causal());
+  STATIC_REQUIRE(!BandMask::window(-7, -100).bounded());
+  STATIC_REQUIRE(BandMask::window(-7, 3).bounded());
+  const std::pair<BandMask, BandMask> same[] = {
+      {BandMask::window(-7, 0), BandMask::window(-1, 0)},
+      {BandMask::window(-7, 5), BandMask::window(-1, 5)},
+      {BandMask::window(3, -100), BandMask::window(3, -1)},
+      {BandMask::window(-2, -2147483647 - 1), BandMask::none()},
+  };
+  std::mt19937 rng(29);
+  for (MaskAlignment alignment : {MaskAlignment::top_left, MaskAlignment::bottom_right}) {
+    for (auto [negative, minus_one] : same) {
+      negative.alignment = minus_one.alignment = alignment;
+      for (const Seqlens& s : kSeqlens) {
+        INFO(describe(negative) << " against " << describe(minus_one) << ", s_q " << s.q << ", s_k " << s.k);
+        for (int q = 0; q <= s.q; ++q) {
+          REQUIRE(negative.first_key(q, s.q, s.k) == minus_one.first_key(q, s.q, s.k));
+          REQUIRE(negative.end_key(q + 1, s.q, s.k) == minus_one.end_key(q + 1, s.q, s.k));
+          for (int k = -1; k <= s.k; ++k) REQUIRE(negative.keep(q, k, s.q, s.k) == minus_one.keep(q, k, s.q, s.k));
+        }
+        for (int k = 0; k <= s.k; ++k) {
+          REQUIRE(negative.first_query(k, s.q, s.k) == minus_one.first_query(k, s.q, s.k));
+          REQUIRE(negative.end_query(k + 1, s.q, s.k) == minus_one.end_query(k + 1, s.q, s.k));
+        }
+        for (const TileBounds& t : tiles_over(s.q, s.k, 16, 64, rng))
+          REQUIRE(negative.classify(t, s.q, s.k) == minus_one.classify(t, s.q, s.k));
+      }
+    }
+  }
+}
+
 // --- attention_mask.cuh: the band combined with a variant's mask_mod ---------------------------
 
 namespace {

@@ -13,7 +13,7 @@
 // entry b holds rows [cu_seqlens[b], cu_seqlens[b+1]) of a packed (total, heads, head_dim)
 // tensor; batch strides are then unused, seqlen_q / seqlen_k are the maximum lengths, and LSE
 // is laid out (heads_q, total_q) by offsetting rows by cu_seqlens_q[b] (lse_batch_stride
-// unused).
+// unused, lse_head_stride at least total_q). make_varlen_bshd_problem sets all of this.
 //
 // GQA / MQA: heads_kv may divide heads_q; query head h reads K/V head h / (heads_q / heads_kv).
 //
@@ -69,11 +69,22 @@ struct AttentionProblem {
   float effective_scale() const;
 };
 
-// Fills strides for contiguous BSHD tensors (the flash-attn layout), with LSE as
-// (batch, heads_q, seqlen_q), or (heads_q, total_q) when varlen.
+// A dense batch: fills strides for contiguous BSHD tensors (the flash-attn layout), with LSE as
+// (batch, heads_q, seqlen_q). For packed sequences use make_varlen_bshd_problem: setting
+// cu_seqlens on this problem afterwards leaves an LSE head stride of seqlen_q, which lets the
+// heads of a varlen LSE overlap.
 AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k,
                                    int head_dim, const void* q, const void* k, const void* v, void* o,
                                    float* lse = nullptr);
+
+// Packed sequences (flash_attn_varlen_func's layout): Q, O contiguous (total_q, heads_q,
+// head_dim), K, V (total_k, heads_kv, head_dim), cu_seqlens device arrays of batch + 1 offsets,
+// LSE (heads_q, total_q). max_seqlen_* are the longest sequences; total_* the packed row counts
+// (cu_seqlens[batch]), which the Hopper kernels need and validate_problem checks strides against.
+AttentionProblem make_varlen_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv, int max_seqlen_q,
+                                          int max_seqlen_k, int total_q, int total_k, int head_dim,
+                                          const int* cu_seqlens_q, const int* cu_seqlens_k, const void* q,
+                                          const void* k, const void* v, void* o, float* lse = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -107,6 +118,39 @@ inline AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, i
   p.lse = lse;
   p.lse_head_stride = seqlen_q;
   p.lse_batch_stride = static_cast<int64_t>(heads_q) * seqlen_q;
+  return p;
+}
+
+inline AttentionProblem make_varlen_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv,
+                                                 int max_seqlen_q, int max_seqlen_k, int total_q, int total_k,
+                                                 int head_dim, const int* cu_seqlens_q, const int* cu_seqlens_k,
+                                                 const void* q, const void* k, const void* v, void* o, float* lse) {
+  AttentionProblem p;
+  p.dtype = dtype;
+  p.batch = batch;
+  p.heads_q = heads_q;
+  p.heads_kv = heads_kv;
+  p.seqlen_q = max_seqlen_q;
+  p.seqlen_k = max_seqlen_k;
+  p.head_dim = head_dim;
+  // Batch strides stay 0: entries are found through cu_seqlens, never by stride.
+  auto packed = [&](const void* data, int heads) {
+    TensorRef t;
+    t.data = const_cast<void*>(data);
+    t.head_stride = head_dim;
+    t.row_stride = static_cast<int64_t>(heads) * head_dim;
+    return t;
+  };
+  p.q = packed(q, heads_q);
+  p.k = packed(k, heads_kv);
+  p.v = packed(v, heads_kv);
+  p.o = packed(o, heads_q);
+  p.cu_seqlens_q = cu_seqlens_q;
+  p.cu_seqlens_k = cu_seqlens_k;
+  p.total_q = total_q;
+  p.total_k = total_k;
+  p.lse = lse;
+  p.lse_head_stride = total_q;
   return p;
 }
 

@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <utility>
 
 #include "../core/error.cuh"
 #include "problem.cuh"
@@ -26,6 +28,37 @@ inline void require_tensor(const TensorRef& t, const char* name, bool varlen) {
           " is not a multiple of 8 elements (16 bytes)");
   require(t.row_stride > 0, name, ".row_stride = ", t.row_stride, " must be positive");
 }
+
+// One strided dimension of an output, with the names its messages give the stride and extent.
+struct StridedDim {
+  const char* stride_name;
+  int64_t stride;
+  int64_t extent;
+  const char* extent_name;
+};
+
+// An output whose innermost `span` elements are contiguous must not let two index pairs reach
+// one element: CTAs writing them would race, and which value lands is unspecified. Accepted are
+// the nested layouts strides describe in practice (BSHD, BHSD, slices of a larger buffer): by
+// stride, the inner dimension steps past the span and the outer past all the inner covers.
+// Interleaved layouts that happen not to collide are refused too; a dimension of extent 1 never
+// steps, so its stride is free (torch leaves such strides arbitrary).
+inline void require_disjoint(StridedDim inner, StridedDim outer, int64_t span, const char* span_name,
+                             const char* what, const char* note = "") {
+  auto magnitude = [](int64_t stride) { return stride < 0 ? -stride : stride; };
+  if (inner.extent <= 1 || (outer.extent > 1 && magnitude(outer.stride) < magnitude(inner.stride)))
+    std::swap(inner, outer);
+  if (inner.extent <= 1) return;
+  require(magnitude(inner.stride) >= span, inner.stride_name, " = ", inner.stride, " is less than ", span_name,
+          " = ", span, ", so distinct ", what, " overlap", note);
+  if (outer.extent <= 1) return;
+  const int64_t covered = magnitude(inner.stride) > std::numeric_limits<int64_t>::max() / inner.extent
+                              ? std::numeric_limits<int64_t>::max()
+                              : magnitude(inner.stride) * inner.extent;
+  require(magnitude(outer.stride) >= covered, outer.stride_name, " = ", outer.stride, " is less than ",
+          inner.stride_name, " x ", inner.extent_name, " = ", magnitude(inner.stride), " x ", inner.extent, " = ",
+          covered, ", so distinct ", what, " may overlap", note);
+}
 }  // namespace detail
 
 // Head dims the FA2 kernels are built for (fa2_forward_config.cuh's DefaultForwardConfig).
@@ -42,8 +75,10 @@ inline void require_supported_head_dim(int head_dim) {
           " is not supported (supported: 32, 64, 96, 128, 192, 256)");
 }
 
-// Checks shapes, pointers, strides and mask parameters common to every attention kernel.
-// `dtype` is the element type the chosen kernel was built for, `head_dim` its head dimension.
+// Checks shapes, pointers, strides and mask parameters common to every attention kernel, and
+// that the outputs O and LSE, laid out as their strides say over the shapes given, give every
+// (row, head) its own elements. `dtype` is the element type the chosen kernel was built for,
+// `head_dim` its head dimension.
 inline void validate_problem(const AttentionProblem& p, DType dtype, int head_dim) {
   require(p.dtype == dtype, "dtype ", dtype_name(p.dtype), " does not match the kernel's ", dtype_name(dtype));
   require(p.head_dim == head_dim, "head_dim = ", p.head_dim, " does not match the kernel's ", head_dim);
@@ -60,18 +95,47 @@ inline void validate_problem(const AttentionProblem& p, DType dtype, int head_di
           "varlen needs both cu_seqlens_q and cu_seqlens_k (got ", p.cu_seqlens_q, " and ", p.cu_seqlens_k, ")");
   require(std::isfinite(p.softmax_scale) && p.softmax_scale >= 0.f, "softmax_scale = ", p.softmax_scale,
           " must be positive and finite (0 selects 1/sqrt(head_dim))");
-  require(p.band.left >= -1, "window left = ", p.band.left, " must be >= 0, or -1 for unbounded");
-  require(p.band.right >= -1, "window right = ", p.band.right, " must be >= 0, or -1 for unbounded");
+  // No check on the band's bounds: any negative bound is unbounded (flash-attn's window_size
+  // (-1, -1)), which is how BandMask and every kernel read it.
   validate_dropout(p.dropout);
   const bool varlen = p.varlen();
+  if (varlen) {
+    require(p.total_q >= 0, "total_q = ", p.total_q, " must be non-negative (0: not known)");
+    require(p.total_k >= 0, "total_k = ", p.total_k, " must be non-negative (0: not known)");
+    require(p.total_q == 0 || p.total_q >= p.seqlen_q, "total_q = ", p.total_q, " is less than seqlen_q = ",
+            p.seqlen_q, " (the packed rows hold every sequence, the longest included)");
+    require(p.total_k == 0 || p.total_k >= p.seqlen_k, "total_k = ", p.total_k, " is less than seqlen_k = ",
+            p.seqlen_k, " (the packed rows hold every sequence, the longest included)");
+  }
   detail::require_tensor(p.q, "q", varlen);
   detail::require_tensor(p.k, "k", varlen);
   detail::require_tensor(p.v, "v", varlen);
   detail::require_tensor(p.o, "o", varlen);
+  // Varlen O is one packed tensor; without total_q the longest sequence bounds its rows.
+  const bool rows_known = varlen && p.total_q > 0;
+  detail::require_disjoint({"o.head_stride", p.o.head_stride, p.heads_q, "heads_q"},
+                           {"o.row_stride", p.o.row_stride, rows_known ? p.total_q : p.seqlen_q,
+                            rows_known ? "total_q" : "seqlen_q"},
+                           p.head_dim, "head_dim", "(row, head) pairs of o");
   if (p.lse != nullptr) {
     require(reinterpret_cast<uintptr_t>(p.lse) % 4 == 0, "lse = ", static_cast<void*>(p.lse), " is not 4-byte aligned");
     require(p.lse_head_stride >= 0 && p.lse_batch_stride >= 0, "lse strides (", p.lse_batch_stride, ", ",
             p.lse_head_stride, ") must be non-negative");
+    if (!varlen) {
+      detail::require_disjoint({"lse_head_stride", p.lse_head_stride, p.heads_q, "heads_q"},
+                               {"lse_batch_stride", p.lse_batch_stride, p.batch, "batch"}, p.seqlen_q, "seqlen_q",
+                               "(batch, head) rows of lse");
+    } else if (rows_known) {
+      // (heads_q, total_q): an entry's rows start at cu_seqlens_q[b], lse_batch_stride unused.
+      detail::require_disjoint({"lse_head_stride", p.lse_head_stride, p.heads_q, "heads_q"},
+                               {"lse_batch_stride", 0, 1, "batch"}, p.total_q, "total_q", "heads of lse",
+                               " (varlen LSE is (heads_q, total_q))");
+    } else {
+      detail::require_disjoint({"lse_head_stride", p.lse_head_stride, p.heads_q, "heads_q"},
+                               {"lse_batch_stride", 0, 1, "batch"}, p.seqlen_q, "seqlen_q", "heads of lse",
+                               " (varlen LSE is (heads_q, total_q); total_q is 0, not set, so only the longest "
+                               "sequence could be checked: set total_q to check lse_head_stride >= total_q)");
+    }
   }
 }
 

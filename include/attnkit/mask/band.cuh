@@ -5,7 +5,8 @@
 // Alignment when s_q != s_k:
 //   top_left      diag = q                 (PyTorch's is_causal)
 //   bottom_right  diag = q + s_k - s_q     (the last query sees every key; FlashAttention >= 2.1)
-// Causal is {left = unbounded, right = 0}. A negative bound means unbounded on that side.
+// Causal is {left = unbounded, right = 0}. Any negative bound, not only flash-attn's -1 of
+// window_size = (-1, -1), means unbounded on that side.
 // Keys past the sequence (k >= s_k) are never kept; that padding test is part of this mask.
 
 #include "../core/config.cuh"

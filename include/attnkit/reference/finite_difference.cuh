@@ -1,8 +1,9 @@
 #pragma once
-// Gradients by central differences of the float64 reference forward: the derivative of
-// L = Σ O ∘ dO with respect to every element of Q, K and V, with nothing of the analytic
-// backward in it. It checks the reference's backward on small shapes, and a kernel's gradients
-// directly on one small case. Costs two forwards per input element.
+// A test oracle (docs/reference.md), for small shapes only: gradients by central differences
+// of the float64 reference forward, the derivative of L = Σ O ∘ dO with respect to every
+// element of Q, K and V, with nothing of the analytic backward in it. It checks the
+// reference's backward on small shapes, and a kernel's gradients directly on one small case.
+// Costs two forwards per input element.
 
 #include <vector>
 

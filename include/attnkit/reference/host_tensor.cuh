@@ -1,6 +1,7 @@
 #pragma once
 // Host-side tensors for tests and references: plain std::vector<double>, filled with
-// reproducible random data and compared by their largest elementwise difference.
+// reproducible random data and compared by their largest elementwise difference. Part of the
+// reference API for testing kernels against the oracles (docs/reference.md).
 
 #include <cmath>
 #include <cstddef>

@@ -1,6 +1,7 @@
 #pragma once
 // Standard attention on the GPU: the score matrix is materialized (O(N²) memory), as a plain
-// framework implementation does, with cuBLAS GEMMs around row-wise softmax kernels.
+// framework implementation does, with cuBLAS GEMMs around row-wise softmax kernels. A test
+// oracle and a benchmark baseline, not a fast path (docs/reference.md).
 //   forward    S = scale · Q Kᵀ,  P = softmax(mask(score_mod(S))),  O = P V,  LSE
 //   backward   dV = Pᵀ dO,  dP = dO Vᵀ,  D = rowsum(dO ∘ O),  dS = P ∘ (dP − D) · scale · score_mod'(S),
 //              dQ = dS K,  dK = dSᵀ Q   (dK, dV summed over the query heads of a GQA group)

@@ -1,4 +1,5 @@
 #pragma once
+// Part of the standard-attention test oracle (standard_attention.cuh), shaped by its needs.
 // cuBLAS for the standard-attention reference: status checking, an owned handle, and one
 // strided-batched GEMM written in row-major terms so the attention code reads like the math
 // (S = Q Kᵀ, O = P V, dV = Pᵀ dO, ...).
