@@ -41,20 +41,41 @@ struct RecencyBias : VariantBase {
   }
 };
 
-// ALiBi reads its slopes through a pointer: a host copy drives the reference, a device copy the
-// kernels. Slopes for 4 query heads, bottom-right aligned (each entry's last query with its
-// last key).
+// ALiBi as flash-attn defines it, written out for the reference without for_sequence: entry b's
+// bias is slope · |q + s_k(b) − s_q(b) − k|, its offset looked up by batch index. The kernels'
+// Alibi checked against it would show one offset for the whole batch (from the longest entries).
+struct AlibiByEntry : VariantBase {
+  static constexpr bool has_score_mod = true;
+  const float* slopes = nullptr;       // [heads_q], host
+  const int* key_offsets = nullptr;    // [batch], host: s_k(b) − s_q(b)
+
+  template <class T>
+  T score_mod(T score, int batch, int head, int q, int k) const {
+    const int distance = q + key_offsets[batch] - k;
+    return score - static_cast<T>(slopes[head]) * static_cast<T>(distance < 0 ? -distance : distance);
+  }
+};
+
+// ALiBi reads its slopes through a pointer: the kernels get attnkit::Alibi with device slopes
+// (bottom-right aligned per entry by its for_sequence), the reference AlibiByEntry with host
+// slopes and each entry's offset. Slopes for 4 query heads.
 class AlibiPair {
  public:
-  explicit AlibiPair(const ForwardCase&) : slopes_{0.5f, 0.25f, 0.125f, 0.0625f}, device_slopes_(slopes_) {
+  explicit AlibiPair(const ForwardCase& c) : slopes_{0.5f, 0.25f, 0.125f, 0.0625f}, device_slopes_(slopes_) {
+    for (int b = 0; b < c.batch; ++b)
+      key_offsets_.push_back(c.varlen_q.empty() ? c.seqlen_k - c.seqlen_q : c.varlen_k[b] - c.varlen_q[b]);
     host.slopes = slopes_.data();
-    device = host;
+    host.key_offsets = key_offsets_.data();
     device.slopes = device_slopes_.get();
   }
-  Alibi host, device;
+  AlibiPair(const AlibiPair&) = delete;
+  AlibiPair& operator=(const AlibiPair&) = delete;
+  AlibiByEntry host;
+  Alibi device;
 
  private:
   std::vector<float> slopes_;
+  std::vector<int> key_offsets_;
   DeviceArray<float> device_slopes_;
 };
 
