@@ -3,14 +3,17 @@ block-sparse attention over masks built on the GPU.
 
     import attnkit_torch
     out = attnkit_torch.flash_attn_func(q, k, v, causal=True)          # (batch, seqlen, heads, head_dim)
+    out = attnkit_torch.flash_attn_qkvpacked_func(qkv, causal=True)    # qkv (batch, seqlen, 3, heads, head_dim)
     out = attnkit_torch.flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k,
                                                max_seqlen_q, max_seqlen_k, causal=True)
     mask = attnkit_torch.create_block_mask("sliding_window", 8192, window=1024)
     out = attnkit_torch.attention(q, k, v, block_mask=mask)            # (batch, heads, seqlen, head_dim)
 
-Arguments, shapes and return values follow the flash-attn package (2.x): fp16/bf16 CUDA
-tensors, GQA/MQA when k, v have fewer heads, sliding windows (window_size), soft-capping,
-ALiBi (slopes of shape (nheads,)), dropout, a deterministic backward. Autograd gives dq, dk, dv.
+Arguments, shapes and return values follow the flash-attn package (2.x), packed q/k/v and
+k/v included: fp16/bf16 CUDA tensors, any head dim up to 256, GQA/MQA when k, v have fewer
+heads, sliding windows (window_size), soft-capping, ALiBi (slopes of shape (nheads,) or
+(batch, nheads)), both together, dropout, a deterministic backward. Autograd gives dq, dk, dv
+(or the packed tensor's gradient).
 On an sm_90 GPU the forward runs attnkit's Hopper kernel where it can (no dropout); everything
 else runs the FA2 kernels. attention (block_sparse.py) takes flex-attention's layout and a
 BlockMask from create_block_mask.
@@ -19,20 +22,28 @@ The extension compiles on first import (torch.utils.cpp_extension.load, ninja) i
 ATTNKIT_TORCH_BUILD_DIR (default: build/ next to this file), for the head dims in
 ATTNKIT_TORCH_HEAD_DIMS (default "64 128"; any of 32 64 96 128 192 256) and the visible GPU's
 architecture (sm_90a on Hopper). Each head dim is a few compile units; fewer head dims build
-faster.
+faster. A head dim not built runs zero-padded to the smallest built one above it (with the
+default, 80 runs at 128; build 96 to run it there).
 """
 import os
 
 import torch
+import torch.nn.functional as F
 from torch.utils import cpp_extension
 
-__all__ = ["flash_attn_func", "flash_attn_varlen_func", "built_head_dims", "BlockMask", "create_block_mask",
-           "attention"]
+__all__ = ["flash_attn_func", "flash_attn_kvpacked_func", "flash_attn_qkvpacked_func", "flash_attn_varlen_func",
+           "flash_attn_varlen_kvpacked_func", "flash_attn_varlen_qkvpacked_func", "built_head_dims", "BlockMask",
+           "create_block_mask", "attention"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _INCLUDE = os.path.normpath(os.path.join(_HERE, "..", "..", "..", "include"))  # attnkit's headers
-_SCORE_MODS = ("none", "softcap", "alibi")
+# csrc/kernels.h's ScoreModKind by name: one dense unit per (head dim, kind). The block-sparse
+# entry takes one modification at a time, so it has no units for alibi_softcap.
+_SCORE_MODS = ("none", "softcap", "alibi", "alibi_softcap")
+_SPARSE_SCORE_MODS = ("none", "softcap", "alibi")
+_MAX_HEAD_DIM = 256  # flash-attn's, and attnkit's largest kernel
 _ext = None
+_built_head_dims = None
 
 
 def _load():
@@ -52,8 +63,8 @@ def _load():
     units = [("kernels", "kernels.cuh", "ATTNKIT_TORCH_REGISTER"),
              ("sparse", "block_sparse.cuh", "ATTNKIT_TORCH_REGISTER_SPARSE")]
     for d in head_dims:
-        for mod in _SCORE_MODS:
-            for prefix, header, register in units:
+        for prefix, header, register in units:
+            for mod in _SCORE_MODS if prefix == "kernels" else _SPARSE_SCORE_MODS:
                 path = os.path.join(build_dir, f"{prefix}_d{d}_{mod}.cu")
                 text = f'#include "{header}"\n{register}({d}, {mod})\n'
                 if not os.path.exists(path) or open(path).read() != text:  # unchanged files keep ninja's cache
@@ -73,7 +84,34 @@ def _load():
 
 
 def built_head_dims():
-    return list(_load().built_head_dims())
+    """The head dims this build has kernels for, ascending."""
+    global _built_head_dims
+    if _built_head_dims is None:  # asked on every call of the flash_attn functions
+        _built_head_dims = sorted(int(d) for d in _load().built_head_dims())
+    return list(_built_head_dims)
+
+
+def _kernel_head_dim(d):
+    """The built head dim that a head dim of d runs at: d itself, else the smallest above it."""
+    if d > _MAX_HEAD_DIM:
+        raise ValueError(f"attnkit_torch: head_dim = {d} is above {_MAX_HEAD_DIM}, the largest supported")
+    built = built_head_dims()
+    above = [b for b in built if b >= d]
+    if not above:
+        raise ValueError(f"attnkit_torch: head_dim = {d} needs a built head dim >= {d} to be padded to; this build "
+                         f"has {built}: add one of 32 64 96 128 192 256 to ATTNKIT_TORCH_HEAD_DIMS before the first "
+                         f"import")
+    return above[0]
+
+
+def _in_place_or_copy(t):
+    """t where the kernels can read it as it is (unit stride along head_dim, 16-byte aligned start
+    and strides), else a contiguous copy: a slice of a packed tensor is read in place whenever
+    the packing allows it."""
+    granule = 16 // t.element_size()
+    readable = (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
+                and all(stride % granule == 0 for stride in t.stride()[:-1]))
+    return t if readable else t.contiguous()
 
 
 def _window(causal, window_size):
@@ -110,13 +148,55 @@ class _Attention(torch.autograd.Function):
         return dq, dk, dv, None, None, None, None, None, None, None, None, None, None, None
 
 
+def _attend(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p, softmax_scale, causal,
+            window_size, softcap, alibi_slopes, deterministic, packed=False):
+    """_Attention for any head dim up to 256, as flash-attn takes it: a head dim with no kernel
+    runs zero-padded to the next built one (zero columns add nothing to q·k, so the softmax and
+    LSE are unchanged, and v's zero columns only give output columns that are cut off again).
+    packed: q, k, v are slices of a packed tensor, copied only where the kernels cannot read
+    them in place. Returns (out, lse)."""
+    d = q.shape[-1]
+    scale = d ** -0.5 if softmax_scale is None else float(softmax_scale)  # the caller's d, not the padded one
+    kernel_d = _kernel_head_dim(d)
+    if kernel_d != d:
+        if k.shape[-1] != d or v.shape[-1] != d:  # padded to one width, a mismatch would go unnoticed
+            raise ValueError(f"attnkit_torch: q, k, v must share head_dim, got {d}, {k.shape[-1]}, {v.shape[-1]}")
+        q, k, v = (F.pad(t, (0, kernel_d - d)) for t in (q, k, v))
+    elif packed:
+        q, k, v = (_in_place_or_copy(t) for t in (q, k, v))
+    out, lse = _Attention.apply(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p, scale,
+                                causal, window_size, softcap, alibi_slopes, deterministic)
+    return (out[..., :d] if kernel_d != d else out), lse
+
+
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
                     alibi_slopes=None, deterministic=False, return_attn_probs=False):
     """q: (batch, seqlen_q, nheads, headdim); k, v: (batch, seqlen_k, nheads_k, headdim).
     Returns out (batch, seqlen_q, nheads, headdim); with return_attn_probs, (out, softmax_lse
-    (batch, nheads, seqlen_q), None): the attention probabilities are never materialized."""
-    out, lse = _Attention.apply(q, k, v, None, None, q.shape[1], k.shape[1], dropout_p, softmax_scale, causal,
-                                window_size, softcap, alibi_slopes, deterministic)
+    (batch, nheads, seqlen_q), None): the attention probabilities are never materialized.
+    alibi_slopes: float32 (nheads,) or (batch, nheads)."""
+    out, lse = _attend(q, k, v, None, None, q.shape[1], k.shape[1], dropout_p, softmax_scale, causal, window_size,
+                       softcap, alibi_slopes, deterministic)
+    return (out, lse, None) if return_attn_probs else out
+
+
+def flash_attn_qkvpacked_func(qkv, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+                              alibi_slopes=None, deterministic=False, return_attn_probs=False):
+    """flash_attn_func on qkv: (batch, seqlen, 3, nheads, headdim), read in place; the gradient
+    comes back as qkv's."""
+    q, k, v = qkv.unbind(dim=2)
+    out, lse = _attend(q, k, v, None, None, q.shape[1], k.shape[1], dropout_p, softmax_scale, causal, window_size,
+                       softcap, alibi_slopes, deterministic, packed=True)
+    return (out, lse, None) if return_attn_probs else out
+
+
+def flash_attn_kvpacked_func(q, kv, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+                             alibi_slopes=None, deterministic=False, return_attn_probs=False):
+    """flash_attn_func on q: (batch, seqlen_q, nheads, headdim) and kv: (batch, seqlen_k, 2,
+    nheads_k, headdim), read in place; the gradients come back as q's and kv's."""
+    k, v = kv.unbind(dim=2)
+    out, lse = _attend(q, k, v, None, None, q.shape[1], k.shape[1], dropout_p, softmax_scale, causal, window_size,
+                       softcap, alibi_slopes, deterministic, packed=True)
     return (out, lse, None) if return_attn_probs else out
 
 
@@ -125,9 +205,32 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
                            deterministic=False, return_attn_probs=False):
     """q: (total_q, nheads, headdim), k, v: (total_k, nheads_k, headdim), packed sequences;
     cu_seqlens_*: int32 (batch + 1,) prefix offsets. Returns out (total_q, nheads, headdim);
-    with return_attn_probs, (out, softmax_lse (nheads, total_q), None)."""
-    out, lse = _Attention.apply(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
-                                softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic)
+    with return_attn_probs, (out, softmax_lse (nheads, total_q), None). alibi_slopes: float32
+    (nheads,) or (batch, nheads), a row per sequence."""
+    out, lse = _attend(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
+                       softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic)
+    return (out, lse, None) if return_attn_probs else out
+
+
+def flash_attn_varlen_qkvpacked_func(qkv, cu_seqlens, max_seqlen, dropout_p=0.0, softmax_scale=None, causal=False,
+                                     window_size=(-1, -1), softcap=0.0, alibi_slopes=None, deterministic=False,
+                                     return_attn_probs=False):
+    """flash_attn_varlen_func on qkv: (total, 3, nheads, headdim), with the same sequences for
+    queries and keys (cu_seqlens, max_seqlen); the gradient comes back as qkv's."""
+    q, k, v = qkv.unbind(dim=1)
+    out, lse = _attend(q, k, v, cu_seqlens, cu_seqlens, int(max_seqlen), int(max_seqlen), dropout_p, softmax_scale,
+                       causal, window_size, softcap, alibi_slopes, deterministic, packed=True)
+    return (out, lse, None) if return_attn_probs else out
+
+
+def flash_attn_varlen_kvpacked_func(q, kv, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
+                                    softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+                                    alibi_slopes=None, deterministic=False, return_attn_probs=False):
+    """flash_attn_varlen_func on q: (total_q, nheads, headdim) and kv: (total_k, 2, nheads_k,
+    headdim); the gradients come back as q's and kv's."""
+    k, v = kv.unbind(dim=1)
+    out, lse = _attend(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
+                       softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic, packed=True)
     return (out, lse, None) if return_attn_probs else out
 
 

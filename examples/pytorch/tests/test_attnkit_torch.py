@@ -19,7 +19,8 @@ DTYPES = [torch.bfloat16, torch.float16]
 
 def reference(q, k, v, causal=False, window=(-1, -1), softcap=0.0, alibi=None, scale=None, dtype=torch.float32):
     """Attention in `dtype` (float32: the oracle; q.dtype: the same-precision baseline), flash-attn's
-    conventions: (batch, seqlen, heads, dim), bottom-right aligned masks, GQA by head groups."""
+    conventions: (batch, seqlen, heads, dim), bottom-right aligned masks, GQA by head groups, ALiBi
+    slopes (heads,) or (batch, heads) added after soft-capping."""
     b, s_q, h, d = q.shape
     s_k, h_k = k.shape[1], k.shape[2]
     scale = d ** -0.5 if scale is None else scale
@@ -29,10 +30,11 @@ def reference(q, k, v, causal=False, window=(-1, -1), softcap=0.0, alibi=None, s
     scores = (q @ k.transpose(-1, -2)) * scale
     rows = torch.arange(s_q, device=q.device)[:, None] + (s_k - s_q)
     cols = torch.arange(s_k, device=q.device)[None, :]
-    if alibi is not None:
-        scores = scores - alibi.to(dtype)[None, :, None, None] * (rows - cols).abs()
     if softcap > 0:
         scores = softcap * torch.tanh(scores / softcap)
+    if alibi is not None:
+        slopes = alibi.to(dtype).reshape(-1, h)[:, :, None, None]  # a row for every entry, or one each
+        scores = scores - slopes * (rows - cols).abs()
     left, right = window
     if causal:
         right = 0
@@ -81,6 +83,24 @@ def check_against_reference(q, k, v, d_out, attnkit_fn, **kwargs):
     check_rule(actual, baseline, exact)
 
 
+def cu_seqlens(lengths):
+    return torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), device="cuda", dtype=torch.int32)
+
+
+def varlen_reference(lengths_q, lengths_k, dtype, alibi=None, **kwargs):
+    """reference() on each packed sequence alone, for (total, heads, dim) q, k, v; alibi (heads,)
+    for every sequence or (sequences, heads), a row each."""
+    def run(q, k, v):
+        outs, start_q, start_k = [], 0, 0
+        for i, (n_q, n_k) in enumerate(zip(lengths_q, lengths_k)):
+            slopes = alibi[i] if alibi is not None and alibi.dim() == 2 else alibi
+            outs.append(reference(q[None, start_q:start_q + n_q], k[None, start_k:start_k + n_k],
+                                  v[None, start_k:start_k + n_k], alibi=slopes, dtype=dtype, **kwargs)[0])
+            start_q, start_k = start_q + n_q, start_k + n_k
+        return torch.cat(outs)
+    return run
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("d", [64, 128])
 @pytest.mark.parametrize("causal", [False, True])
@@ -110,8 +130,10 @@ def test_unequal_lengths_window_softcap_alibi(dtype):
     """s_q != s_k (bottom-right alignment), sliding windows, soft-capping and ALiBi."""
     q, k, v, d_out = random_inputs(2, 300, 517, 4, 2, 128, dtype, seed=7)
     slopes = torch.tensor([2.0 ** (-8 * (i + 1) / 4) for i in range(4)], device="cuda")
+    per_entry = torch.stack([slopes, 4 * slopes.flip(0)])  # (batch, nheads): each entry its own row
     cases = [dict(causal=True), dict(window=(64, 0)), dict(window=(100, 30)), dict(softcap=5.0, causal=True),
-             dict(alibi=slopes, causal=True), dict(alibi=slopes)]
+             dict(alibi=slopes, causal=True), dict(alibi=slopes), dict(alibi=per_entry, causal=True),
+             dict(softcap=5.0, alibi=slopes), dict(softcap=5.0, alibi=per_entry, window=(100, 30))]
     for case in cases:
         window = case.get("window", (-1, -1))
         kwargs = dict(causal=case.get("causal", False), window_size=window, softcap=case.get("softcap", 0.0),
@@ -123,36 +145,124 @@ def test_unequal_lengths_window_softcap_alibi(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("alibi", [False, True])
-def test_varlen(dtype, causal, alibi):
+@pytest.mark.parametrize("softcap, alibi", [(0.0, None), (0.0, "heads"), (0.0, "sequences"), (5.0, "sequences")])
+def test_varlen(dtype, causal, softcap, alibi):
     """Packed sequences against the reference run on each sequence alone. The entries differ in
-    length and in s_k - s_q, so ALiBi must be aligned per sequence, not once for the batch."""
+    length and in s_k - s_q, so ALiBi must be aligned per sequence, not once for the batch; with
+    (batch, nheads) slopes each sequence reads its own row."""
     lengths_q, lengths_k, h, h_k, d = [1, 200, 77, 512], [5, 150, 300, 512], 4, 2, 64
-    slopes = torch.tensor([0.5, 0.25, 0.125, 0.0625], device="cuda") if alibi else None
+    slopes = torch.tensor([0.5, 0.25, 0.125, 0.0625], device="cuda")
+    if alibi == "sequences":
+        slopes = slopes * torch.tensor([[1.0], [0.25], [2.0], [0.5]], device="cuda")
+    elif alibi is None:
+        slopes = None
     g = torch.Generator(device="cuda").manual_seed(11)
     make = lambda n, heads: torch.randn(n, heads, d, device="cuda", dtype=dtype, generator=g).requires_grad_()
     q, k, v = make(sum(lengths_q), h), make(sum(lengths_k), h_k), make(sum(lengths_k), h_k)
     d_out = torch.randn(sum(lengths_q), h, d, device="cuda", dtype=dtype, generator=g)
-    cu = lambda lengths: torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), device="cuda", dtype=torch.int32)
 
-    def per_sequence(fn_dtype):
-        def run(q, k, v):
-            outs, start_q, start_k = [], 0, 0
-            for n_q, n_k in zip(lengths_q, lengths_k):
-                outs.append(reference(q[None, start_q:start_q + n_q], k[None, start_k:start_k + n_k],
-                                      v[None, start_k:start_k + n_k], causal=causal, alibi=slopes,
-                                      dtype=fn_dtype)[0])
-                start_q, start_k = start_q + n_q, start_k + n_k
-            return torch.cat(outs)
-        return run
-
-    exact = outputs_and_grads(per_sequence(torch.float32), q, k, v, d_out, torch.float32)
-    baseline = outputs_and_grads(per_sequence(dtype), q, k, v, d_out)
+    settings = dict(causal=causal, softcap=softcap, alibi=slopes)
+    exact = outputs_and_grads(varlen_reference(lengths_q, lengths_k, torch.float32, **settings), q, k, v, d_out,
+                              torch.float32)
+    baseline = outputs_and_grads(varlen_reference(lengths_q, lengths_k, dtype, **settings), q, k, v, d_out)
     actual = outputs_and_grads(
-        lambda q, k, v: attnkit_torch.flash_attn_varlen_func(q, k, v, cu(lengths_q), cu(lengths_k), max(lengths_q),
-                                                             max(lengths_k), causal=causal, alibi_slopes=slopes),
+        lambda q, k, v: attnkit_torch.flash_attn_varlen_func(q, k, v, cu_seqlens(lengths_q), cu_seqlens(lengths_k),
+                                                             max(lengths_q), max(lengths_k), causal=causal,
+                                                             softcap=softcap, alibi_slopes=slopes),
         q, k, v, d_out)
     check_rule(actual, baseline, exact)
+
+
+def packed_outputs_and_grads(fn, inputs, d_out):
+    """fn's output and the gradients of its (packed) inputs, as float32, on leaf copies."""
+    inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    out = fn(*inputs)
+    out.backward(d_out.to(out.dtype))
+    return [out.float()] + [t.grad.float() for t in inputs]
+
+
+def check_packed(packing, packed_fn, unpacked_fn, reference_fn, q, k, v, d_out, dim):
+    """The packed call against the unpacked one on the same values: both under the rule against
+    the float32 reference, and the packed tensors' gradients against the separate ones stacked
+    as the packing lays them out. packing: "qkv" (packed_fn(qkv)) or "kv" (packed_fn(q, kv)),
+    stacked along `dim`; reference_fn(dtype) gives the reference in that dtype."""
+    exact = outputs_and_grads(reference_fn(torch.float32), q, k, v, d_out, torch.float32)
+    baseline = outputs_and_grads(reference_fn(q.dtype), q, k, v, d_out)
+    unpacked = outputs_and_grads(unpacked_fn, q, k, v, d_out)
+    check_rule(unpacked, baseline, exact)
+    if packing == "qkv":
+        inputs = [torch.stack([q, k, v], dim=dim)]
+        regroup = lambda r: [r[0], torch.stack(r[1:], dim=dim)]
+        names = ("out", "dqkv")
+    else:
+        inputs = [q, torch.stack([k, v], dim=dim)]
+        regroup = lambda r: [r[0], r[1], torch.stack(r[2:], dim=dim)]
+        names = ("out", "dq", "dkv")
+    packed = packed_outputs_and_grads(packed_fn, inputs, d_out)
+    # The same kernels read the same values through other strides: no further from the oracle
+    # than the unpacked call is (the rule, with it as the same-precision implementation).
+    check_rule(packed, regroup(unpacked), regroup(exact), names)
+    check_rule(packed, regroup(baseline), regroup(exact), names)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("causal", [False, True])
+def test_packed(dtype, causal):
+    """flash_attn_qkvpacked_func and flash_attn_kvpacked_func against flash_attn_func (GQA and
+    s_q != s_k for kvpacked): values, and gradients reaching the packed tensors."""
+    q, k, v, d_out = random_inputs(2, 257, 257, 4, 4, 64, dtype, seed=21)
+    check_packed("qkv", lambda qkv: attnkit_torch.flash_attn_qkvpacked_func(qkv, causal=causal),
+                 lambda q, k, v: attnkit_torch.flash_attn_func(q, k, v, causal=causal),
+                 lambda dtype: lambda *t: reference(*t, causal=causal, dtype=dtype), q, k, v, d_out, 2)
+    q, k, v, d_out = random_inputs(2, 150, 333, 4, 2, 128, dtype, seed=22)
+    check_packed("kv", lambda q, kv: attnkit_torch.flash_attn_kvpacked_func(q, kv, causal=causal),
+                 lambda q, k, v: attnkit_torch.flash_attn_func(q, k, v, causal=causal),
+                 lambda dtype: lambda *t: reference(*t, causal=causal, dtype=dtype), q, k, v, d_out, 2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_varlen_packed(dtype):
+    """flash_attn_varlen_qkvpacked_func and flash_attn_varlen_kvpacked_func against
+    flash_attn_varlen_func on uneven sequences, causal."""
+    lengths_q, lengths_k, h, h_k, d = [1, 130, 77, 300], [5, 150, 300, 300], 4, 2, 64
+    g = torch.Generator(device="cuda").manual_seed(23)
+    make = lambda n, heads: torch.randn(n, heads, d, device="cuda", dtype=dtype, generator=g).requires_grad_()
+
+    q, k, v = make(sum(lengths_k), h), make(sum(lengths_k), h), make(sum(lengths_k), h)
+    d_out = torch.randn(sum(lengths_k), h, d, device="cuda", dtype=dtype, generator=g)
+    cu, longest = cu_seqlens(lengths_k), max(lengths_k)
+    check_packed("qkv", lambda qkv: attnkit_torch.flash_attn_varlen_qkvpacked_func(qkv, cu, longest, causal=True),
+                 lambda q, k, v: attnkit_torch.flash_attn_varlen_func(q, k, v, cu, cu, longest, longest, causal=True),
+                 lambda dtype: varlen_reference(lengths_k, lengths_k, dtype, causal=True), q, k, v, d_out, 1)
+
+    q, k, v = make(sum(lengths_q), h), make(sum(lengths_k), h_k), make(sum(lengths_k), h_k)
+    d_out = torch.randn(sum(lengths_q), h, d, device="cuda", dtype=dtype, generator=g)
+    cu_q, cu_k = cu_seqlens(lengths_q), cu_seqlens(lengths_k)
+    max_q, max_k = max(lengths_q), max(lengths_k)
+    check_packed("kv", lambda q, kv: attnkit_torch.flash_attn_varlen_kvpacked_func(q, kv, cu_q, cu_k, max_q, max_k,
+                                                                                    causal=True),
+                 lambda q, k, v: attnkit_torch.flash_attn_varlen_func(q, k, v, cu_q, cu_k, max_q, max_k, causal=True),
+                 lambda dtype: varlen_reference(lengths_q, lengths_k, dtype, causal=True), q, k, v, d_out, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [40, 59, 72, 80, 160])
+def test_unbuilt_head_dims_are_padded(dtype, d):
+    """A head dim with no kernel runs zero-padded to the next built one, with the default scale
+    d^-0.5 of its own d: values and gradients against the reference at d."""
+    built = attnkit_torch.built_head_dims()
+    if not any(b >= d for b in built):
+        pytest.skip(f"head_dim {d} pads to a built head dim >= {d}; this build has {built} "
+                    f"(ATTNKIT_TORCH_HEAD_DIMS)")
+    q, k, v, d_out = random_inputs(2, 150, 211, 4, 2, d, dtype, seed=d)
+    check_against_reference(q, k, v, d_out, lambda q, k, v: attnkit_torch.flash_attn_func(q, k, v, causal=True),
+                            causal=True)
+    # The zero columns leave q·k, and so the LSE, as they are at d.
+    _, lse, _ = attnkit_torch.flash_attn_func(q, k, v, causal=True, return_attn_probs=True)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q.float(), k.float().repeat_interleave(2, dim=2)) * d ** -0.5
+    keep = torch.ones(150, 211, dtype=torch.bool, device="cuda").tril(211 - 150)  # bottom-right causal
+    torch.testing.assert_close(lse, torch.logsumexp(scores.masked_fill(~keep, float("-inf")), dim=-1), atol=1e-3,
+                               rtol=1e-3)
 
 
 def test_return_attn_probs_gives_lse():
@@ -193,9 +303,17 @@ def test_deterministic_backward_is_bitwise_repeatable():
 
 
 def test_errors_name_the_bad_value():
-    q = torch.randn(1, 16, 2, 80, device="cuda", dtype=torch.bfloat16)
-    with pytest.raises(RuntimeError, match="80"):
+    q = torch.randn(1, 16, 2, 264, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="264"):
         attnkit_torch.flash_attn_func(q, q, q)
+    largest = max(attnkit_torch.built_head_dims())
+    if largest < 256:  # nothing built to pad to
+        q = torch.randn(1, 16, 2, largest + 8, device="cuda", dtype=torch.bfloat16)
+        with pytest.raises(ValueError, match=str(largest + 8)):
+            attnkit_torch.flash_attn_func(q, q, q)
+    q = torch.randn(1, 16, 4, 64, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="alibi_slopes"):
+        attnkit_torch.flash_attn_func(q, q, q, alibi_slopes=torch.ones(2, 4, device="cuda"))  # batch is 1
     q = torch.randn(1, 16, 2, 64, device="cuda", dtype=torch.float32)
     with pytest.raises(RuntimeError, match="Float"):
         attnkit_torch.flash_attn_func(q, q, q)

@@ -190,15 +190,22 @@ attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k,
   p.band = attnkit::BandMask::window(static_cast<int>(options.window_left), static_cast<int>(options.window_right));
   p.dropout = {static_cast<float>(options.dropout_p), static_cast<uint64_t>(options.seed), 0};
 
-  ATTNKIT_TORCH_CHECK(!(options.softcap > 0.0 && options.alibi_slopes.has_value()),
-              "attnkit_torch: softcap and alibi_slopes together are not supported");
   if (options.alibi_slopes.has_value()) {
     const at::Tensor& slopes = *options.alibi_slopes;
-    ATTNKIT_TORCH_CHECK(slopes.is_cuda() && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
-                    slopes.dim() == 1 && slopes.size(0) == p.heads_q,
-                "attnkit_torch: alibi_slopes must be a contiguous float32 CUDA tensor of shape (nheads,) = (",
-                p.heads_q, ",), got ", slopes.scalar_type(), " ", slopes.sizes());
-    mod = {ScoreModKind::alibi, 0.f, slopes.data_ptr<float>()};
+    // flash-attn's two shapes; a varlen batch entry is a sequence, so (batch, nheads) has one
+    // row per sequence.
+    const bool per_head = slopes.dim() == 1 && slopes.size(0) == p.heads_q;
+    const bool per_entry = slopes.dim() == 2 && slopes.size(0) == p.batch && slopes.size(1) == p.heads_q;
+    ATTNKIT_TORCH_CHECK(slopes.device() == q.device() && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
+                    (per_head || per_entry),
+                "attnkit_torch: alibi_slopes must be a contiguous float32 tensor on q's device of shape (nheads,) = (",
+                p.heads_q, ",) or (batch, nheads) = (", p.batch, ", ", p.heads_q, "), got ", slopes.scalar_type(),
+                " ", slopes.sizes(), " on ", slopes.device().str());
+    mod.kind = options.softcap > 0.0 ? ScoreModKind::alibi_softcap : ScoreModKind::alibi;
+    mod.softcap = options.softcap > 0.0 ? static_cast<float>(options.softcap) : 0.f;
+    mod.alibi_slopes = slopes.data_ptr<float>();
+    // A batch of one has a single row whatever its stride says.
+    mod.alibi_batch_stride = per_entry && p.batch > 1 ? slopes.stride(0) : 0;
   } else if (options.softcap > 0.0) {
     mod = {ScoreModKind::softcap, static_cast<float>(options.softcap), nullptr};
   }

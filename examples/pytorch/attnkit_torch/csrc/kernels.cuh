@@ -13,12 +13,45 @@
 
 namespace attnkit_torch {
 
+// Soft-capping and ALiBi together in flash-attn's order: its kernels cap the scaled scores and
+// add the bias afterwards, with the mask, so the bias is not squashed by the cap:
+//   cap · tanh(s / cap) − slope · |diag(q) − k|,   derivative 1 − tanh²(s / cap).
+struct AlibiSoftCap : attnkit::Alibi {
+  attnkit::SoftCap softcap;
+
+  // Alibi's own for_sequence would return an Alibi and drop the cap.
+  ATTNKIT_HOST_DEVICE AlibiSoftCap for_sequence(int seqlen_q, int seqlen_k) const {
+    AlibiSoftCap entry = *this;
+    static_cast<attnkit::Alibi&>(entry) = attnkit::Alibi::for_sequence(seqlen_q, seqlen_k);
+    return entry;
+  }
+  template <class T>
+  ATTNKIT_HOST_DEVICE T score_mod(T score, int batch, int head, int q, int k) const {
+    return attnkit::Alibi::score_mod(softcap.score_mod(score, batch, head, q, k), batch, head, q, k);
+  }
+  // The bias does not depend on the score: only the cap's derivative remains.
+  template <class T>
+  ATTNKIT_HOST_DEVICE T score_mod_grad(T score, int batch, int head, int q, int k) const {
+    return softcap.score_mod_grad(score, batch, head, q, k);
+  }
+};
+
+inline attnkit::Alibi make_alibi(const ScoreMod& mod) {
+  attnkit::Alibi alibi;  // bottom-right aligned per batch entry, as flash-attn's
+  alibi.slopes = mod.alibi_slopes;
+  alibi.slopes_batch_stride = mod.alibi_batch_stride;
+  return alibi;
+}
+
 template <ScoreModKind Kind>
 auto make_variant(const attnkit::AttentionProblem& problem, const ScoreMod& mod) {
   if constexpr (Kind == ScoreModKind::alibi) {
-    attnkit::Alibi alibi;  // bottom-right aligned per batch entry, as flash-attn's
-    alibi.slopes = mod.alibi_slopes;
-    return alibi;
+    return make_alibi(mod);
+  } else if constexpr (Kind == ScoreModKind::alibi_softcap) {
+    AlibiSoftCap variant;
+    static_cast<attnkit::Alibi&>(variant) = make_alibi(mod);
+    variant.softcap.cap = mod.softcap;
+    return variant;
   } else if constexpr (Kind == ScoreModKind::softcap) {
     return attnkit::SoftCap{{}, mod.softcap};
   } else {

@@ -4,6 +4,7 @@
 // its pair of functions to the registry; the binding looks them up.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -16,13 +17,15 @@
 
 namespace attnkit_torch {
 
-// flash-attn's score arguments: soft-capping (softcap > 0) or ALiBi (alibi_slopes, one fp32
-// slope per query head, on the device), not both.
-enum class ScoreModKind : int { none = 0, softcap = 1, alibi = 2 };
+// flash-attn's score arguments: soft-capping (softcap > 0), ALiBi (alibi_slopes: fp32 on the
+// device, one slope per query head, for every batch entry or per entry), or both, the cap
+// first and the bias on the capped score, in flash-attn's order.
+enum class ScoreModKind : int { none = 0, softcap = 1, alibi = 2, alibi_softcap = 3 };
 struct ScoreMod {
   ScoreModKind kind = ScoreModKind::none;
   float softcap = 0.f;
   const float* alibi_slopes = nullptr;
+  int64_t alibi_batch_stride = 0;  // between entries' rows of slopes; 0: one row for every entry
 };
 
 // How an entry point ended. An exception never leaves a kernel unit: it is caught in the unit
