@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     if (point.head_dim == 128) d128.push_back(point);
   register_grid("hopper_fwd_no_pingpong",
                 [](benchmark::State& state, const GridPoint& point) {
-                  forward<128, hopper::ForwardConfig<bfloat16_t, 128, 176, 2, false>>(state, point);
+                  forward<128, hopper::ForwardConfig<bfloat16_t, 128, 176>>(state, point);
                 },
                 d128);
   return run_benchmarks(argc, argv);

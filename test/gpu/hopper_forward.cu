@@ -36,7 +36,7 @@ TEST_CASE("hopper forward variants: ALiBi, soft-capping, mask_mod", "[hopper][fo
 // (unmasked and banded cases alike, whatever the launcher would pick for them).
 TEST_CASE("hopper forward, every default config and one without ping-pong", "[hopper][forward][schedule]") {
   skip_unless_hopper();
-  using Plain = hopper::ForwardConfig<bfloat16_t, 128, 128, 3, false>;
+  using Plain = hopper::ForwardConfig<bfloat16_t, 128, 128, hopper::KVStages<3>>;
   using Long64 = hopper::DefaultForwardConfig<half_t, 64>::type;
   using Long128 = hopper::DefaultForwardConfig<bfloat16_t, 128>::type;
   using Short128 = hopper::DefaultForwardConfig<half_t, 128>::short_type;

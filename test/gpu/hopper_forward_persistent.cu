@@ -23,8 +23,8 @@ void run_persistent_cases() {
 }  // namespace
 
 TEST_CASE("hopper forward, persistent configs", "[hopper][forward][persistent]") {
-  run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 64, 128, 2, true, 3, true>>();
-  run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 128, 176, 2, true, 2, true>>();
+  run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 64, 128, hopper::ConsumerGroups<3>, hopper::PingPong, hopper::PersistentGrid>>();
+  run_persistent_cases<hopper::ForwardConfig<bfloat16_t, 128, 176, hopper::PingPong, hopper::PersistentGrid>>();
   run_persistent_cases<hopper::DefaultForwardConfig<bfloat16_t, 64>::banded_type>();
 }
 

@@ -7,43 +7,52 @@
 
 #include "../layout/swizzle.cuh"
 #include "../mma/register_tile.cuh"
+#include "forward_policies.cuh"
 #include "mbarrier_pipeline.cuh"
 
 namespace attnkit::hopper {
 
-// PingPong: the consumer warpgroups take turns issuing their GEMMs (named barriers, round
-// robin), so one group's softmax runs while another's GEMMs keep the tensor cores busy.
-// ConsumerWarpgroups: 2 or 3 groups of 64 query rows each.
-// Persistent: at most one CTA per SM, each walking a list of tiles (tile_schedule.cuh), so a
-// tile's start-up (Q and first K/V loads) overlaps the previous tile's last blocks and store;
-// otherwise one CTA per tile. The tile loop costs registers: configs near the register limit
-// spill with it (bench/NOTES.md).
-// ScoresAhead: each consumer computes S one block ahead, in a second score tile: block j's
-// softmax runs while S of block j + 1 is computed, so no consumer waits for its own S GEMM
-// (without it the S GEMM issued at a turn is waited for before that block's softmax). Costs a
-// second score tile of registers, and a third K/V stage: K then runs two blocks ahead of the
-// V being read (and, on the persistent grid, a second Q stage: kQStages).
-template <class Element_, int HeadDim, int BlockN, int Stages = 2, bool PingPong = true, int ConsumerWarpgroups = 2,
-          bool Persistent = false, bool ScoresAhead = false>
+// The schedule's policies, named in any order after the tile shape (forward_policies.cuh):
+//   KVStages<N>        K/V blocks in flight in shared memory (default 2).
+//   ConsumerGroups<N>  2 or 3 consumer warpgroups of 64 query rows each (default 2).
+//   PingPong           the consumer warpgroups take turns issuing their GEMMs (named barriers,
+//                      round robin), so one group's softmax runs while another's GEMMs keep the
+//                      tensor cores busy.
+//   PersistentGrid     at most one CTA per SM, each walking a list of tiles (tile_schedule.cuh),
+//                      so a tile's start-up (Q and first K/V loads) overlaps the previous tile's
+//                      last blocks and store; otherwise one CTA per tile. The tile loop costs
+//                      registers: configs near the register limit spill with it.
+//   ScoresAhead        each consumer computes S one block ahead, in a second score tile: block
+//                      j's softmax runs while S of block j + 1 is computed, so no consumer waits
+//                      for its own S GEMM (without it the S GEMM issued at a turn is waited for
+//                      before that block's softmax). Costs a second score tile of registers and
+//                      a third K/V stage: K then runs two blocks ahead of the V being read (and,
+//                      on the persistent grid, a second Q stage: kQStages).
+//
+//   ForwardConfig<bfloat16_t, 128, 176, PingPong>
+//   ForwardConfig<bfloat16_t, 64, 128, KVStages<3>, PersistentGrid, ScoresAhead>
+template <class Element_, int HeadDim, int BlockN, class... Policies>
 struct ForwardConfig {
+  static_assert(known_forward_policies<Policies...>(),
+                "ForwardConfig takes KVStages<N>, ConsumerGroups<N>, PingPong, PersistentGrid and ScoresAhead");
   using Element = Element_;
   static constexpr int kHeadDim = HeadDim;
   static constexpr int kBlockN = BlockN;  // keys per K/V block
-  static constexpr int kStages = Stages;  // K/V blocks in flight in shared memory
-  static constexpr bool kPingPong = PingPong;
-  static constexpr bool kPersistent = Persistent;
-  static constexpr bool kScoresAhead = ScoresAhead;
+  static constexpr int kStages = int_policy<KVStages, 2, Policies...>();  // K/V blocks in flight
+  static constexpr bool kPingPong = has_policy<PingPong, Policies...>();
+  static constexpr bool kPersistent = has_policy<PersistentGrid, Policies...>();
+  static constexpr bool kScoresAhead = has_policy<ScoresAhead, Policies...>();
 
   // Warpgroup 0 produces (one thread issues every TMA copy); the others consume, each owning
   // 64 query rows (wgmma's M).
-  static_assert(ConsumerWarpgroups == 2 || ConsumerWarpgroups == 3, "2 or 3 consumer warpgroups");
-  static constexpr int kConsumerWarpgroups = ConsumerWarpgroups;
+  static constexpr int kConsumerWarpgroups = int_policy<ConsumerGroups, 2, Policies...>();
+  static_assert(kConsumerWarpgroups == 2 || kConsumerWarpgroups == 3, "2 or 3 consumer warpgroups");
   static constexpr int kWarpgroupRows = 64;
   static constexpr int kBlockM = kConsumerWarpgroups * kWarpgroupRows;
   static constexpr int kThreads = (1 + kConsumerWarpgroups) * 128;
   // Per-thread register budgets after setmaxnreg; their sum over the CTA must fit the 64K file.
-  static constexpr int kProducerRegisters = ConsumerWarpgroups == 2 ? 24 : 32;
-  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 240 : 160;
+  static constexpr int kProducerRegisters = kConsumerWarpgroups == 2 ? 24 : 32;
+  static constexpr int kConsumerRegisters = kConsumerWarpgroups == 2 ? 240 : 160;
   static_assert(128 * kProducerRegisters + kConsumerWarpgroups * 128 * kConsumerRegisters <= 65536,
                 "warpgroup register budgets exceed the register file");
   // Every consumer warp releases each stage it read.
@@ -51,8 +60,8 @@ struct ForwardConfig {
 
   static_assert(HeadDim % 64 == 0 && HeadDim <= 256, "head dim must be 64, 128, 192 or 256 (64-column TMA panels)");
   static_assert(BlockN % 16 == 0 && BlockN >= 16 && BlockN <= 256, "BlockN must be a multiple of 16 in [16, 256]");
-  static_assert(Stages >= 2, "at least two K/V stages: one computed on, one loading");
-  static_assert(!ScoresAhead || Stages >= 3,
+  static_assert(kStages >= 2, "at least two K/V stages: one computed on, one loading");
+  static_assert(!kScoresAhead || kStages >= 3,
                 "ScoresAhead needs 3 K/V stages: with 2, each K load waits for the release of the V two blocks back");
 
   using QLayout = layout::SwizzledTile<kWarpgroupRows, HeadDim>;  // one per consumer warpgroup
@@ -68,16 +77,16 @@ struct ForwardConfig {
   // Each consumer warpgroup's Q tile is refilled once per tile: a pipeline whose `empty`
   // barrier the group's 4 warps arrive at. One stage, or two with ScoresAhead on the
   // persistent grid, so that the next tile's Q is in before this tile's last S GEMM frees it.
-  static constexpr int kQStages = ScoresAhead && Persistent ? 2 : 1;
+  static constexpr int kQStages = kScoresAhead && kPersistent ? 2 : 1;
   using QPipe = PipelineBarriers<kQStages, 4>;
   struct TileStorage {
     // 1024-byte alignment: the swizzle pattern is taken from address bits 4..9.
     alignas(1024) Element q[kQStages][kConsumerWarpgroups][QLayout::kElements];
-    alignas(1024) Element k[Stages][KVLayout::kElements];
-    alignas(1024) Element v[Stages][KVLayout::kElements];
+    alignas(1024) Element k[kStages][KVLayout::kElements];
+    alignas(1024) Element v[kStages][KVLayout::kElements];
     QPipe q_pipe[kConsumerWarpgroups];
-    PipelineBarriers<Stages, kConsumerArrivals> k_pipe;
-    PipelineBarriers<Stages, kConsumerArrivals> v_pipe;
+    PipelineBarriers<kStages, kConsumerArrivals> k_pipe;
+    PipelineBarriers<kStages, kConsumerArrivals> v_pipe;
     float wait_anchor;  // written, never read: see hold_wait_after (wgmma.cuh)
   };
   // Where shared memory allows, O leaves through tiles of its own, so Q can be released (and
@@ -123,25 +132,25 @@ struct DefaultForwardConfig;
 
 template <class Element>
 struct DefaultForwardConfig<Element, 64> {
-  using type = ForwardConfig<Element, 64, 128, 2, true, 3>;
-  using short_type = ForwardConfig<Element, 64, 128, 3, false, 2, true, true>;
-  using banded_type = ForwardConfig<Element, 64, 192, 2, true, 2, true>;
+  using type = ForwardConfig<Element, 64, 128, ConsumerGroups<3>, PingPong>;
+  using short_type = ForwardConfig<Element, 64, 128, KVStages<3>, PersistentGrid, ScoresAhead>;
+  using banded_type = ForwardConfig<Element, 64, 192, PingPong, PersistentGrid>;
   static bool use_banded(int seqlen_q, bool banded) { return banded && seqlen_q > 2048 && seqlen_q <= 8192; }
   static bool use_short(int seqlen_q, bool) { return seqlen_q <= 2048; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 128> {
-  using type = ForwardConfig<Element, 128, 176, 2, true, 2>;
-  using short_type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
+  using type = ForwardConfig<Element, 128, 176, PingPong>;
+  using short_type = ForwardConfig<Element, 128, 128, PingPong, PersistentGrid>;
   using banded_type = short_type;
   static bool use_banded(int, bool banded) { return banded; }
   static bool use_short(int seqlen_q, bool) { return seqlen_q <= 8192; }
 };
 template <class Element>
 struct DefaultForwardConfig<Element, 256> {
-  using type = ForwardConfig<Element, 256, 80, 2, true, 2>;
-  using short_type = ForwardConfig<Element, 256, 80, 2, true, 2, true>;
-  using banded_type = ForwardConfig<Element, 256, 64, 2, true, 2, true>;
+  using type = ForwardConfig<Element, 256, 80, PingPong>;
+  using short_type = ForwardConfig<Element, 256, 80, PingPong, PersistentGrid>;
+  using banded_type = ForwardConfig<Element, 256, 64, PingPong, PersistentGrid>;
   static bool use_banded(int seqlen_q, bool banded) { return banded && seqlen_q <= 1024; }
   static bool use_short(int, bool banded) { return banded; }
 };
@@ -154,15 +163,15 @@ template <class Element, int HeadDim>
 struct SparseForwardConfig;
 template <class Element>
 struct SparseForwardConfig<Element, 64> {
-  using type = ForwardConfig<Element, 64, 128, 2, true, 2>;
+  using type = ForwardConfig<Element, 64, 128, PingPong>;
 };
 template <class Element>
 struct SparseForwardConfig<Element, 128> {
-  using type = ForwardConfig<Element, 128, 128, 2, true, 2, true>;
+  using type = ForwardConfig<Element, 128, 128, PingPong, PersistentGrid>;
 };
 template <class Element>
 struct SparseForwardConfig<Element, 256> {
-  using type = ForwardConfig<Element, 256, 64, 2, true, 2>;
+  using type = ForwardConfig<Element, 256, 64, PingPong>;
 };
 
 }  // namespace attnkit::hopper
