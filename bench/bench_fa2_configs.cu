@@ -1,6 +1,6 @@
 // Tile-size exploration for the FA2 forward kernel: the same kernel under several
 // ForwardConfigs, on a slice of the papers' grid, to choose DefaultForwardConfig from
-// measurements (bench/NOTES.md).
+// measurements (bench/README.md, "FA2 forward (sm_80)").
 
 #include <string>
 #include <vector>

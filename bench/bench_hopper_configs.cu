@@ -1,6 +1,6 @@
 // Tile configurations of the Hopper forward (keys per block, K/V stages, consumer
 // warpgroups, ping-pong), one translation unit per head dim: the data behind the defaults in
-// hopper/forward_config.cuh (bench/NOTES.md).
+// hopper/forward_config.cuh (bench/README.md, Hopper forward: defaults per head dim).
 #include "hopper_config_bench.cuh"
 
 int main(int argc, char** argv) {

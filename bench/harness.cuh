@@ -175,9 +175,9 @@ struct TimingOptions {
   int warmup_iterations = 3;  // untimed: first-touch allocations, cuBLAS heuristics, clocks
   // Before each timed iteration, flush the L2 (flush_l2, outside the timed events): every
   // iteration starts from cold caches, and the host's launch work (argument checks, tensor
-  // maps) overlaps the flush on the GPU instead of being timed as idle GPU time, as in
-  // peers.py's timing of PyTorch. The host's own cost per call is a separate question
-  // (bench/NOTES.md).
+  // maps) overlaps the flush on the GPU instead of being timed as idle GPU time, as in the
+  // peers' timing of PyTorch. The host's own cost per call (5-8 µs for hopper::forward) is a
+  // separate question (bench/README.md, decisions: timing).
   bool flush_l2_each_iteration = l2_flush_by_default();
 };
 
@@ -304,8 +304,8 @@ DeviceBuffer<T> random_normal_buffer(std::size_t count, uint64_t seed, float std
   return buffer;
 }
 
-// 256 MB, five times the H100's/H200's 50 MB of L2 (as triton.testing.do_bench, which
-// peers.py times PyTorch with, does before each run). The buffer is allocated on first use and
+// 256 MB, five times the H100's/H200's 50 MB of L2 (as triton.testing.do_bench, with which
+// the peers' script times PyTorch, does before each run). The buffer is allocated on first use and
 // kept for the process.
 inline void flush_l2(cudaStream_t stream) {
   static const DeviceBuffer<unsigned char> buffer(std::size_t(256) << 20);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Block-sparse results from one folder: bench_block_sparse.json (attnkit) beside FlexAttention
-(peers.json rows with a "mask", from peers.py --flex), as markdown, and a plot of time against
-density (with --plot FILE.png, needs matplotlib).
+(peers.json rows with a "mask", from the peers' script with --flex), as markdown, and a plot of
+time against density (with --plot FILE.png, needs matplotlib).
 
 Tables:
   patterns   TFLOP/s on the kept blocks per mask and kernel, and attnkit / FlexAttention

@@ -1,6 +1,7 @@
 #pragma once
 // Test support: runs an attention backward kernel on random inputs and checks dQ, dK, dV
-// against the float64 CPU reference under DESIGN.md's tolerance rule:
+// against the float64 CPU reference under attnkit's tolerance rule (docs/reference.md, "Which
+// oracle for what"):
 //   max|dX - dX_ref| <= 2 · max|dX_same_precision - dX_ref| + slack      for X in Q, K, V
 // where dX_same_precision comes from a plain same-precision implementation: the GPU standard
 // attention in Element (reference/standard_attention.cuh: 16-bit GEMM operands with fp32

@@ -1,6 +1,7 @@
 #pragma once
 // Test support: runs an attention forward kernel on random inputs and checks it against the
-// float64 CPU reference under DESIGN.md's tolerance rule:
+// float64 CPU reference under attnkit's tolerance rule (docs/reference.md, "Which oracle for
+// what"):
 //   max|O - O_ref| <= 2 · max|O_same_precision - O_ref| + slack
 // where O_same_precision is the reference evaluated with 16-bit rounding of S, P and O (what a
 // plain bf16/fp16 implementation computes). LSE is compared directly (it is computed in fp32

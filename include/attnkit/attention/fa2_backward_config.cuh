@@ -15,7 +15,8 @@
 //     and Pᵀ and dSᵀ meet in shared memory. Needed at head dim 192 and 256 (16 rows × 256
 //     columns of dK plus dV would take 256 registers a thread); chosen at 128 too, where its
 //     32 × 32 score tiles and 32 × 64 gradient tiles read fewer operand bytes from shared memory
-//     per mma than 16 × 64 and 16 × 128 ones (measured +7-9%, bench/NOTES.md).
+//     per mma than 16 × 64 and 16 × 128 ones (measured +7-9% on an H100; bench/README.md,
+//     "FA2 backward (sm_80)").
 // dQ = dS K needs all the key rows, so dSᵀ always goes through shared memory and the warps
 // split the (kBlockM × head dim) dQ tile in a 2-D grid: kDqRowGroups × kDqColGroups.
 

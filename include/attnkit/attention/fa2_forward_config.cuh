@@ -56,7 +56,7 @@ struct ForwardConfig {
 // K/V fragment read from shared memory feeds two m-tiles) up to head dim 128, and 8 warps
 // (16 rows each) above, where a 32-row O accumulator would no longer fit in registers. From
 // head dim 96 up the masked and unmasked block paths are compiled separately (measured +3% at
-// 128, +0-2% at 256, but -2..-24% at 64: bench/NOTES.md).
+// 128, +0-2% at 256, but -2..-24% at 64: bench/README.md, "FA2 forward (sm_80)").
 template <class Element, int HeadDim>
 struct DefaultForwardConfig;
 

@@ -6,8 +6,9 @@
 // and uniform branches, where wgmma reads its shared-memory descriptors from. A value loaded
 // from global memory (a varlen cu_seqlens entry, a block list's length) lands in a vector
 // register even when every lane loaded the same address, and so does everything derived from
-// it. Broadcasting lane 0's copy makes the uniformity provable (the Hopper forward's tile loop:
-// bench/NOTES.md, v5). Only for values that truly are warp-uniform; every lane must call it.
+// it. Broadcasting lane 0's copy makes the uniformity provable (the Hopper forward's tile loop;
+// bench/README.md, Hopper forward: a warp-uniform pipeline state). Only for values that truly
+// are warp-uniform; every lane must call it.
 
 #include <cstdint>
 

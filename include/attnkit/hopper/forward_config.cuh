@@ -109,7 +109,8 @@ struct ForwardConfig {
   static_assert(kSmemBytes <= 227 * 1024, "tiles exceed the 227 KB of shared memory a CTA may use");
 };
 
-// Tile sizes per head dim, chosen from H200 measurements (bench/NOTES.md, bench_hopper_configs):
+// Tile sizes per head dim, chosen from H200 measurements (bench/README.md, Hopper forward:
+// defaults per head dim; bench_hopper_configs times the alternatives):
 //   d = 64:  three consumer warpgroups (192 query rows per CTA) on long sequences; on those up
 //            to 2k, two, on the persistent grid, which hides the per-tile start-up that short
 //            rows expose (the three-group kernel stays one CTA per tile: with the tile loop it

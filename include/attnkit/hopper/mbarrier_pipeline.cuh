@@ -83,7 +83,7 @@ struct PipelineBarriers {
   // instruction, not a branch around it: with a lane-dependent branch in the loop that carries
   // the pipeline state, ptxas kept the state (and the wgmma descriptors computed from the
   // stage) in vector registers in the persistent forward, with a move to uniform registers
-  // before every wgmma (bench/NOTES.md, Hopper forward v5).
+  // before every wgmma (bench/README.md, Hopper forward: a warp-uniform pipeline state).
   ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void consumer_release(const PipelineState& state, bool arrive) {
 #if ATTNKIT_DEVICE_SM90A
     const uint32_t barrier = static_cast<uint32_t>(__cvta_generic_to_shared(&empty[state.stage]));

@@ -4,7 +4,8 @@
 // of the reference API (docs/reference.md) for testing kernels, attnkit's own or a user's.
 // Every kernel test compares against it; with the RoundedLike policy it also plays "a plain
 // bf16/fp16 implementation", whose error against the exact result sets the tolerance a kernel
-// must meet (DESIGN.md, Tests).
+// must meet: at most twice that error plus a small slack (docs/reference.md, "Which oracle for
+// what").
 //
 // Layout: packed rows, float64. Q, O, dQ: (total_q, heads_q, head_dim); K, V, dK, dV:
 // (total_k, heads_kv, head_dim), all row-major. Batch entry b owns the rows that start at the
