@@ -32,7 +32,9 @@ void check_backward_variants(const MakeForward& make_forward, const MakeBackward
     check_backward<Element>(HeadDim, c, make_forward(softcap), make_backward(softcap), softcap);
     check_backward<Element>(HeadDim, c, make_forward(DropEveryThird{}), make_backward(DropEveryThird{}),
                             DropEveryThird{});
-    check_backward<Element>(HeadDim, c, make_forward(RecencyBias{}), make_backward(RecencyBias{}), RecencyBias{});
+    // One head dim is enough for the per-entry binding, which no head dim changes (compile time).
+    if constexpr (HeadDim == 128)
+      check_backward<Element>(HeadDim, c, make_forward(RecencyBias{}), make_backward(RecencyBias{}), RecencyBias{});
   }
 }
 

@@ -51,7 +51,8 @@ void check_forward_variants(const MakeLauncher& make_launcher) {
 
     check_forward<Element>(HeadDim, c, make_launcher(DropEveryThird{}), DropEveryThird{});
 
-    check_forward<Element>(HeadDim, c, make_launcher(RecencyBias{}), RecencyBias{});
+    // One head dim is enough for the per-entry binding, which no head dim changes (compile time).
+    if constexpr (HeadDim == 128) check_forward<Element>(HeadDim, c, make_launcher(RecencyBias{}), RecencyBias{});
   }
 }
 
