@@ -54,15 +54,27 @@ inline int require_hopper_problem(const AttentionProblem& problem, const char* p
   return device;
 }
 
-// Validates, resolves the scale, builds the tensor maps and launches the kernel over
-// `key_blocks`' walk.
-template <class Element, int HeadDim, class Variant, class Config, class KeyBlocks>
-void launch_forward(const AttentionProblem& problem, const Variant& variant, const KeyBlocks& key_blocks,
-                    cudaStream_t stream) {
-  static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
-                "Config was built for another element type or head dim");
-  validate_problem(problem, ElementTraits<Element>::dtype, HeadDim);
-  const int device = require_hopper_problem(problem, "forward", "fa2::forward");
+}  // namespace detail
+
+// What a forward kernel built from the roles (forward_kernel.cuh, or a user's own wiring of
+// them) is launched with, for `Config` and a problem: the problem with its softmax scale
+// resolved, the TMA descriptors, the tile schedule, the grid, the block and the shared memory.
+// Validates the problem for the Hopper kernels first (attnkit::error naming the bad value).
+struct ForwardLaunch {
+  AttentionProblem problem;
+  ForwardTensorMaps maps;
+  TileSchedule schedule;
+  int grid;
+  int threads;
+  int shared_bytes;
+};
+
+template <class Config>
+ForwardLaunch prepare_forward_launch(const AttentionProblem& problem) {
+  using Element = typename Config::Element;
+  constexpr int kHeadDim = Config::kHeadDim;
+  validate_problem(problem, ElementTraits<Element>::dtype, kHeadDim);
+  const int device = detail::require_hopper_problem(problem, "forward", "fa2::forward");
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
@@ -70,13 +82,11 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
   const TensorMapRows rows = tensor_map_rows(problem);
   const DType dtype = ElementTraits<Element>::dtype;
   ForwardTensorMaps maps;
-  maps.q = make_tensor_map(problem.q, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, Config::kWarpgroupRows);
-  maps.k = make_tensor_map(problem.k, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
-  maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
-  maps.o = make_tensor_map(problem.o, dtype, HeadDim, rows.q, problem.heads_q, rows.batch, 16);
+  maps.q = make_tensor_map(problem.q, dtype, kHeadDim, rows.q, problem.heads_q, rows.batch, Config::kWarpgroupRows);
+  maps.k = make_tensor_map(problem.k, dtype, kHeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
+  maps.v = make_tensor_map(problem.v, dtype, kHeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
+  maps.o = make_tensor_map(problem.o, dtype, kHeadDim, rows.q, problem.heads_q, rows.batch, 16);
 
-  const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   // Persistent: one CTA per SM at most (the tiles' shared memory and registers fill an SM);
   // otherwise one per tile, two per slot of the schedule.
   const TileSchedule schedule{ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.heads_kv,
@@ -87,7 +97,22 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
     ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
     grid = std::min(schedule.slots(), sm_count);
   }
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, variant, key_blocks, schedule);
+  return {resolved, maps, schedule, grid, Config::kThreads, Config::kSmemBytes};
+}
+
+namespace detail {
+
+// Launches the library's kernel over `key_blocks`' walk.
+template <class Element, int HeadDim, class Variant, class Config, class KeyBlocks>
+void launch_forward(const AttentionProblem& problem, const Variant& variant, const KeyBlocks& key_blocks,
+                    cudaStream_t stream) {
+  static_assert(Config::kHeadDim == HeadDim && std::is_same_v<typename Config::Element, Element>,
+                "Config was built for another element type or head dim");
+  const ForwardLaunch launch = prepare_forward_launch<Config>(problem);
+  const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
+  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, launch.shared_bytes));
+  kernel<<<launch.grid, launch.threads, launch.shared_bytes, stream>>>(launch.problem, launch.maps, variant, key_blocks,
+                                                                        launch.schedule);
   ATTNKIT_CHECK_LAUNCH();
 }
 
