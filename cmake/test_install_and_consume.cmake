@@ -100,15 +100,30 @@ foreach(package_file ${package_files})
   endforeach()
 endforeach()
 
-# 3. The version file: 0.1 is accepted and a version not yet released (the next minor) is
-# refused, so find_package(attnkit 0.1) succeeds because the version matches, not because the
-# version file accepts anything. A project with no languages: the check costs no compiler.
-file(WRITE "${version_probe_dir}/CMakeLists.txt" [=[
+# 3. The version file: the release the headers declare (include/attnkit/version.cuh, which
+# project() reads as well) is accepted, and the package reports exactly that version; a version
+# not yet released (the next minor) is refused, so find_package succeeds because the version
+# matches, not because the version file accepts anything. A project with no languages: the check
+# costs no compiler.
+file(STRINGS "${ATTNKIT_SOURCE_DIR}/include/attnkit/version.cuh" version_lines
+  REGEX "^#define ATTNKIT_VERSION_(MAJOR|MINOR|PATCH) +[0-9]+")
+foreach(part MAJOR MINOR PATCH)
+  if(NOT version_lines MATCHES "ATTNKIT_VERSION_${part} +([0-9]+)")
+    message(FATAL_ERROR "include/attnkit/version.cuh has no line `#define ATTNKIT_VERSION_${part} <number>`")
+  endif()
+  set(header_version_${part} "${CMAKE_MATCH_1}")
+endforeach()
+set(header_release "${header_version_MAJOR}.${header_version_MINOR}")
+set(header_version "${header_release}.${header_version_PATCH}")
+string(CONFIGURE [=[
 cmake_minimum_required(VERSION 3.25)
 project(attnkit_version_probe LANGUAGES NONE)
-find_package(attnkit 0.1 REQUIRED)
+find_package(attnkit @header_release@ REQUIRED)
 if(NOT TARGET attnkit::attnkit)
   message(FATAL_ERROR "attnkit ${attnkit_VERSION} found without the target attnkit::attnkit")
+endif()
+if(NOT attnkit_VERSION VERSION_EQUAL "@header_version@")
+  message(FATAL_ERROR "the package says ${attnkit_VERSION}, include/attnkit/version.cuh says @header_version@")
 endif()
 math(EXPR next_minor "${attnkit_VERSION_MINOR} + 1")
 find_package(attnkit ${attnkit_VERSION_MAJOR}.${next_minor} QUIET)
@@ -116,8 +131,9 @@ if(attnkit_FOUND)
   message(FATAL_ERROR "attnkit ${attnkit_VERSION} accepted a request for ${attnkit_VERSION_MAJOR}.${next_minor}")
 endif()
 message(STATUS "attnkit ${attnkit_VERSION} from ${attnkit_DIR}")
-]=])
-run_step("find_package(attnkit 0.1) against the prefix"
+]=] version_probe @ONLY)
+file(WRITE "${version_probe_dir}/CMakeLists.txt" "${version_probe}")
+run_step("find_package(attnkit ${header_release}) against the prefix"
   ${CMAKE_COMMAND} -S "${version_probe_dir}" -B "${version_probe_dir}/build" ${generator_args}
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 

@@ -26,6 +26,7 @@
 
 #include <cuda.h>
 
+#include "../attention/backward_key_block.cuh"
 #include "../attention/fa2_backward_pre_post.cuh"
 #include "../attention/query_block_walk.cuh"
 #include "../attention/sequence.cuh"
@@ -313,7 +314,7 @@ __global__ void __launch_bounds__(Config::kThreads, 1)
     fence_operands(p);
     fence_operands(ds);
     // A branch around the arrive, not its predicate as in the forward: here the predicated
-    // form measured 1-5% slower (bench/NOTES.md, Hopper forward v5).
+    // form measured 1-5% slower (bench/README.md, Hopper backward decisions).
     if (lane == 0) smem.q_pipe.consumer_release(state, true);
 
     state.advance<kStages>();
