@@ -92,9 +92,11 @@ inline float AttentionProblem::effective_scale() const {
   return softmax_scale != 0.f ? softmax_scale : 1.f / std::sqrt(static_cast<float>(head_dim));
 }
 
-inline AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv, int seqlen_q,
-                                          int seqlen_k, int head_dim, const void* q, const void* k, const void* v,
-                                          void* o, float* lse) {
+namespace detail {
+
+// The shape fields every constructor sets.
+inline AttentionProblem problem_of_shape(DType dtype, int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k,
+                                         int head_dim) {
   AttentionProblem p;
   p.dtype = dtype;
   p.batch = batch;
@@ -103,18 +105,30 @@ inline AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, i
   p.seqlen_q = seqlen_q;
   p.seqlen_k = seqlen_k;
   p.head_dim = head_dim;
-  auto bshd = [&](const void* data, int seqlen, int heads) {
-    TensorRef t;
-    t.data = const_cast<void*>(data);
-    t.head_stride = head_dim;
-    t.row_stride = static_cast<int64_t>(heads) * head_dim;
-    t.batch_stride = static_cast<int64_t>(seqlen) * t.row_stride;
-    return t;
-  };
-  p.q = bshd(q, seqlen_q, heads_q);
-  p.k = bshd(k, seqlen_k, heads_kv);
-  p.v = bshd(v, seqlen_k, heads_kv);
-  p.o = bshd(o, seqlen_q, heads_q);
+  return p;
+}
+
+// Rows of `heads` contiguous heads of `head_dim`; batch entries `entry_rows` rows apart (0 for
+// packed varlen rows, whose entries are found through cu_seqlens, never by stride).
+inline TensorRef bshd_tensor(const void* data, int heads, int head_dim, int64_t entry_rows) {
+  TensorRef t;
+  t.data = const_cast<void*>(data);
+  t.head_stride = head_dim;
+  t.row_stride = static_cast<int64_t>(heads) * head_dim;
+  t.batch_stride = entry_rows * t.row_stride;
+  return t;
+}
+
+}  // namespace detail
+
+inline AttentionProblem make_bshd_problem(DType dtype, int batch, int heads_q, int heads_kv, int seqlen_q,
+                                          int seqlen_k, int head_dim, const void* q, const void* k, const void* v,
+                                          void* o, float* lse) {
+  AttentionProblem p = detail::problem_of_shape(dtype, batch, heads_q, heads_kv, seqlen_q, seqlen_k, head_dim);
+  p.q = detail::bshd_tensor(q, heads_q, head_dim, seqlen_q);
+  p.k = detail::bshd_tensor(k, heads_kv, head_dim, seqlen_k);
+  p.v = detail::bshd_tensor(v, heads_kv, head_dim, seqlen_k);
+  p.o = detail::bshd_tensor(o, heads_q, head_dim, seqlen_q);
   p.lse = lse;
   p.lse_head_stride = seqlen_q;
   p.lse_batch_stride = static_cast<int64_t>(heads_q) * seqlen_q;
@@ -125,26 +139,12 @@ inline AttentionProblem make_varlen_bshd_problem(DType dtype, int batch, int hea
                                                  int max_seqlen_q, int max_seqlen_k, int total_q, int total_k,
                                                  int head_dim, const int* cu_seqlens_q, const int* cu_seqlens_k,
                                                  const void* q, const void* k, const void* v, void* o, float* lse) {
-  AttentionProblem p;
-  p.dtype = dtype;
-  p.batch = batch;
-  p.heads_q = heads_q;
-  p.heads_kv = heads_kv;
-  p.seqlen_q = max_seqlen_q;
-  p.seqlen_k = max_seqlen_k;
-  p.head_dim = head_dim;
-  // Batch strides stay 0: entries are found through cu_seqlens, never by stride.
-  auto packed = [&](const void* data, int heads) {
-    TensorRef t;
-    t.data = const_cast<void*>(data);
-    t.head_stride = head_dim;
-    t.row_stride = static_cast<int64_t>(heads) * head_dim;
-    return t;
-  };
-  p.q = packed(q, heads_q);
-  p.k = packed(k, heads_kv);
-  p.v = packed(v, heads_kv);
-  p.o = packed(o, heads_q);
+  AttentionProblem p =
+      detail::problem_of_shape(dtype, batch, heads_q, heads_kv, max_seqlen_q, max_seqlen_k, head_dim);
+  p.q = detail::bshd_tensor(q, heads_q, head_dim, 0);
+  p.k = detail::bshd_tensor(k, heads_kv, head_dim, 0);
+  p.v = detail::bshd_tensor(v, heads_kv, head_dim, 0);
+  p.o = detail::bshd_tensor(o, heads_q, head_dim, 0);
   p.cu_seqlens_q = cu_seqlens_q;
   p.cu_seqlens_k = cu_seqlens_k;
   p.total_q = total_q;
