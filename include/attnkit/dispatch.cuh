@@ -87,19 +87,14 @@ void run_for_dtype(DType dtype, Run&& run) {
        static_cast<int>(DType::bf16), ")");
 }
 
-// The head dims hopper::forward has configs for (hopper/forward_config.cuh).
-constexpr bool has_hopper_forward(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
-
 // Why the Hopper kernels do not take a problem on the current device; empty when they do.
 // `head_dims` lists the head dims they have, `pass` names them in the message.
 inline std::string hopper_refusal(const AttentionProblem& problem, bool head_dim_supported, const char* head_dims,
                                   const char* pass) {
   if (!head_dim_supported)
     return "head_dim = " + std::to_string(problem.head_dim) + " has no Hopper " + pass + " (" + head_dims + ")";
-  if (problem.dropout.enabled()) return std::string("dropout runs on the sm_80 ") + pass;
-  if (problem.varlen() && (problem.total_q <= 0 || problem.total_k <= 0))
-    return "varlen without total_q / total_k (the packed row counts bound the Hopper kernels' TMA copies; "
-           "make_varlen_bshd_problem sets them)";
+  std::string refusal = hopper::feature_refusal(problem);
+  if (!refusal.empty()) return refusal;
   int device = 0;
   ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
   const hopper::DeviceSupport support = hopper::device_support(device);
@@ -114,7 +109,7 @@ inline std::string hopper_refusal(const AttentionProblem& problem, bool head_dim
 inline Plan plan(const AttentionProblem& problem) {
   require_supported_head_dim(problem.head_dim);
   std::string refusal =
-      detail::hopper_refusal(problem, detail::has_hopper_forward(problem.head_dim), "64, 128, 256", "forward");
+      detail::hopper_refusal(problem, hopper::is_supported_head_dim(problem.head_dim), "64, 128, 256", "forward");
   return {refusal.empty() ? KernelFamily::hopper : KernelFamily::sm80, std::move(refusal)};
 }
 
@@ -122,7 +117,7 @@ namespace detail {
 
 template <class Element, int HeadDim>
 void forward_typed(const AttentionProblem& problem, cudaStream_t stream) {
-  if constexpr (has_hopper_forward(HeadDim)) {
+  if constexpr (hopper::is_supported_head_dim(HeadDim)) {
     if (plan(problem).kernel == KernelFamily::hopper)
       return hopper::forward<Element, HeadDim>(problem, NoVariant{}, stream);
   }

@@ -13,6 +13,7 @@
 // on any other build it throws attnkit::error before launching (device_support.cuh).
 
 #include <algorithm>
+#include <string>
 #include <type_traits>
 
 #include <cuda_runtime_api.h>
@@ -26,25 +27,33 @@
 
 namespace attnkit::hopper {
 
-inline bool is_supported_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+constexpr bool is_supported_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+
+// Why the Hopper kernels cannot take this problem's features, the head dim and shape checks
+// aside; empty when they can. The one statement of what they lack, for the launchers' errors,
+// supports_problem and attnkit::plan.
+inline std::string feature_refusal(const AttentionProblem& problem) {
+  if (problem.dropout.enabled()) return "dropout (p = " + std::to_string(problem.dropout.probability) + ")";
+  if (problem.varlen() && (problem.total_q <= 0 || problem.total_k <= 0))
+    return "varlen without total_q and total_k (the packed row counts bound the TMA's view of the packed "
+           "tensors; got " + std::to_string(problem.total_q) + " and " + std::to_string(problem.total_k) +
+           "; make_varlen_bshd_problem sets them)";
+  return {};
+}
 
 // Whether hopper::forward accepts this problem's features (shape checks aside).
 inline bool supports_problem(const AttentionProblem& problem) {
-  return is_supported_head_dim(problem.head_dim) && !problem.dropout.enabled() &&
-         (!problem.varlen() || (problem.total_q > 0 && problem.total_k > 0));
+  return is_supported_head_dim(problem.head_dim) && feature_refusal(problem).empty();
 }
 
 namespace detail {
 
-// What the Hopper kernels need beyond validate_problem: no dropout, varlen with its packed row
-// counts (they bound the TMA's view of the packed tensors), a compute capability 9.0 device,
-// whose id it returns. `pass` names the kernel in the messages ("forward"), `fallback` the
-// launcher that runs the rest ("fa2::forward").
+// What the Hopper kernels need beyond validate_problem: the features feature_refusal names, a
+// compute capability 9.0 device and a build for sm_90a; returns the device id. `pass` names the
+// kernel in the messages ("forward"), `fallback` the launcher that runs the rest ("fa2::forward").
 inline int require_hopper_problem(const AttentionProblem& problem, const char* pass, const char* fallback) {
-  require(!problem.dropout.enabled(), "dropout (p = ", problem.dropout.probability, ") is not supported by the Hopper ",
-          pass, "; use ", fallback);
-  require(!problem.varlen() || (problem.total_q > 0 && problem.total_k > 0), "varlen on the Hopper ", pass,
-          " needs total_q and total_k (the packed row counts; got ", problem.total_q, " and ", problem.total_k, ")");
+  const std::string refusal = feature_refusal(problem);
+  require(refusal.empty(), "the Hopper ", pass, " does not take ", refusal, "; use ", fallback);
   int device = 0;
   ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
   const DeviceSupport support = device_support(device);
