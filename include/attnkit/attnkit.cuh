@@ -35,6 +35,7 @@
 // tile: moving tiles between global memory, shared memory and registers
 #include "tile/atomic_accumulate.cuh"
 #include "tile/cp_async.cuh"
+#include "tile/gather_to_shared.cuh"
 #include "tile/global_rescale_accumulate.cuh"
 #include "tile/global_to_shared.cuh"
 #include "tile/ldmatrix.cuh"
@@ -92,6 +93,18 @@
 #include "attention/sequence.cuh"
 #include "attention/validate.cuh"
 #include "attention/validate_block_mask.cuh"
+
+// decode: attention over a KV cache (paged or contiguous), the cache append and rotary, GQA row
+// packing, split-KV and its merge, the decode kernel and launcher
+#include "decode/decode.cuh"
+#include "decode/decode_config.cuh"
+#include "decode/decode_kernel.cuh"
+#include "decode/decode_problem.cuh"
+#include "decode/gqa_rows.cuh"
+#include "decode/kv_cache.cuh"
+#include "decode/rotary.cuh"
+#include "decode/split_kv.cuh"
+#include "decode/validate_decode.cuh"
 
 // hopper: sm_90a blocks (TMA, mbarrier pipeline, wgmma, warp specialization), the roles a kernel
 // is wired from (tile scheduler, producer, main loop, epilogue), the forward and backward, and

@@ -6,6 +6,8 @@ block-sparse attention over masks built on the GPU.
     out = attnkit_torch.flash_attn_qkvpacked_func(qkv, causal=True)    # qkv (batch, seqlen, 3, heads, head_dim)
     out = attnkit_torch.flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k,
                                                max_seqlen_q, max_seqlen_k, causal=True)
+    out = attnkit_torch.flash_attn_with_kvcache(q, k_cache, v_cache, k, v, cache_seqlens=lengths,
+                                                block_table=pages, causal=True)   # decoding
     mask = attnkit_torch.create_block_mask("sliding_window", 8192, window=1024)
     out = attnkit_torch.attention(q, k, v, block_mask=mask)            # (batch, heads, seqlen, head_dim)
 
@@ -32,8 +34,8 @@ import torch.nn.functional as F
 from torch.utils import cpp_extension
 
 __all__ = ["flash_attn_func", "flash_attn_kvpacked_func", "flash_attn_qkvpacked_func", "flash_attn_varlen_func",
-           "flash_attn_varlen_kvpacked_func", "flash_attn_varlen_qkvpacked_func", "built_head_dims", "BlockMask",
-           "create_block_mask", "attention"]
+           "flash_attn_varlen_kvpacked_func", "flash_attn_varlen_qkvpacked_func", "flash_attn_with_kvcache",
+           "built_head_dims", "BlockMask", "create_block_mask", "attention"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _INCLUDE = os.path.normpath(os.path.join(_HERE, "..", "..", "..", "include"))  # attnkit's headers
@@ -232,6 +234,51 @@ def flash_attn_varlen_kvpacked_func(q, kv, cu_seqlens_q, cu_seqlens_k, max_seqle
     out, lse = _attend(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
                        softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic, packed=True)
     return (out, lse, None) if return_attn_probs else out
+
+
+def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None, rotary_sin=None,
+                            cache_seqlens=None, cache_batch_idx=None, cache_leftpad=None, block_table=None,
+                            softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+                            rotary_interleaved=True, alibi_slopes=None, num_splits=0, return_softmax_lse=False):
+    """Decoding over a KV cache, flash-attn's signature (no autograd: inference).
+    q: (batch, seqlen_q, nheads, headdim), a few new tokens per sequence.
+    k_cache, v_cache: (batch_cache, seqlen_cache, nheads_k, headdim), or with block_table
+    (batch, max_pages) int32, pages (num_pages, page_size, nheads_k, headdim) of any page size.
+    k, v (optional): (batch, seqlen_new, nheads_k, headdim), written into the cache at
+    cache_seqlens (in place) before attending, rotated first when rotary_cos/rotary_sin
+    (seqlen_ro, rotary_dim / 2) are given; q is rotated too, at cache_seqlens + i when causal or
+    windowed, else at cache_seqlens.
+    cache_seqlens: int or int32 (batch,), rows filled before this call (None: the whole cache);
+    cache_batch_idx: int32 (batch,) cache entries; cache_leftpad: int32 (batch,) first valid row.
+    num_splits: 0 chooses split-KV from the GPU and the shapes. Returns out (batch, seqlen_q,
+    nheads, headdim), with return_softmax_lse (out, softmax_lse (batch, nheads, seqlen_q)).
+    Lengths given as a Python int are checked against the cache's capacity; a device tensor of
+    lengths is not read on the host (no synchronization): lengths past the cache read nothing
+    outside it, and give a meaningless answer."""
+    ext = _load()
+    d = q.shape[-1]
+    if d not in built_head_dims():
+        raise ValueError(f"attnkit_torch: flash_attn_with_kvcache needs a built head dim, got head_dim = {d}; this "
+                         f"build has {built_head_dims()} (ATTNKIT_TORCH_HEAD_DIMS before the first import); the "
+                         f"cache is updated in place, so it is not padded")
+    batch = q.shape[0]
+    host_lengths = None
+    if cache_seqlens is None:
+        cache_seqlens = k_cache.shape[1] * (1 if block_table is None else block_table.shape[1])
+    if isinstance(cache_seqlens, int):
+        host_lengths = [cache_seqlens] * batch
+        cache_seqlens = torch.full((batch,), cache_seqlens, dtype=torch.int32, device=q.device)
+    elif cache_seqlens.device.type == "cpu":
+        host_lengths = [int(x) for x in cache_seqlens.tolist()]
+        cache_seqlens = cache_seqlens.to(device=q.device, dtype=torch.int32)
+    if rotary_cos is not None:
+        rotary_cos, rotary_sin = (t.to(q.dtype).contiguous() for t in (rotary_cos, rotary_sin))
+    scale = d ** -0.5 if softmax_scale is None else float(softmax_scale)
+    left, right = _window(causal, window_size)
+    out, lse = ext.decode(q, k_cache, v_cache, k, v, rotary_cos, rotary_sin, cache_seqlens, cache_batch_idx,
+                          cache_leftpad, block_table, scale, left, right, float(softcap), bool(rotary_interleaved),
+                          alibi_slopes, int(num_splits), host_lengths)
+    return (out, lse) if return_softmax_lse else out
 
 
 from .block_sparse import BlockMask, attention, create_block_mask  # noqa: E402  (uses _load, _Attention)

@@ -15,6 +15,7 @@
 #include <attnkit/attention/validate.cuh>
 #include <attnkit/attention/validate_block_mask.cuh>
 #include <attnkit/core/math.cuh>
+#include <attnkit/decode/validate_decode.cuh>
 
 #include "block_sparse.h"
 #include "kernels.h"
@@ -133,6 +134,32 @@ struct Options {
   int64_t seed = 0;
 };
 
+// flash-attn's score arguments as a ScoreMod: soft-capping (softcap > 0), ALiBi slopes of
+// shape (nheads,) or (batch, nheads) (a varlen batch entry is a sequence, so (batch, nheads)
+// has one row per sequence), or both.
+ScoreMod make_score_mod(double softcap, const std::optional<at::Tensor>& alibi_slopes, int batch, int heads_q,
+                        const at::Device& device) {
+  ScoreMod mod;
+  if (alibi_slopes.has_value()) {
+    const at::Tensor& slopes = *alibi_slopes;
+    const bool per_head = slopes.dim() == 1 && slopes.size(0) == heads_q;
+    const bool per_entry = slopes.dim() == 2 && slopes.size(0) == batch && slopes.size(1) == heads_q;
+    ATTNKIT_TORCH_CHECK(slopes.device() == device && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
+                    (per_head || per_entry),
+                "attnkit_torch: alibi_slopes must be a contiguous float32 tensor on q's device of shape (nheads,) = (",
+                heads_q, ",) or (batch, nheads) = (", batch, ", ", heads_q, "), got ", slopes.scalar_type(),
+                " ", slopes.sizes(), " on ", slopes.device().str());
+    mod.kind = softcap > 0.0 ? ScoreModKind::alibi_softcap : ScoreModKind::alibi;
+    mod.softcap = softcap > 0.0 ? static_cast<float>(softcap) : 0.f;
+    mod.alibi_slopes = slopes.data_ptr<float>();
+    // A batch of one has a single row whatever its stride says.
+    mod.alibi_batch_stride = per_entry && batch > 1 ? slopes.stride(0) : 0;
+  } else if (softcap > 0.0) {
+    mod = {ScoreModKind::softcap, static_cast<float>(softcap), nullptr};
+  }
+  return mod;
+}
+
 // The problem for q, k, v, o, lse under `options`, checked as far as torch knows the shapes;
 // attnkit's launchers check the rest (head dim, strides, alignment, GQA ratio, window).
 attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -190,25 +217,7 @@ attnkit::AttentionProblem make_problem(const at::Tensor& q, const at::Tensor& k,
   p.band = attnkit::BandMask::window(static_cast<int>(options.window_left), static_cast<int>(options.window_right));
   p.dropout = {static_cast<float>(options.dropout_p), static_cast<uint64_t>(options.seed), 0};
 
-  if (options.alibi_slopes.has_value()) {
-    const at::Tensor& slopes = *options.alibi_slopes;
-    // flash-attn's two shapes; a varlen batch entry is a sequence, so (batch, nheads) has one
-    // row per sequence.
-    const bool per_head = slopes.dim() == 1 && slopes.size(0) == p.heads_q;
-    const bool per_entry = slopes.dim() == 2 && slopes.size(0) == p.batch && slopes.size(1) == p.heads_q;
-    ATTNKIT_TORCH_CHECK(slopes.device() == q.device() && slopes.scalar_type() == at::kFloat && slopes.is_contiguous() &&
-                    (per_head || per_entry),
-                "attnkit_torch: alibi_slopes must be a contiguous float32 tensor on q's device of shape (nheads,) = (",
-                p.heads_q, ",) or (batch, nheads) = (", p.batch, ", ", p.heads_q, "), got ", slopes.scalar_type(),
-                " ", slopes.sizes(), " on ", slopes.device().str());
-    mod.kind = options.softcap > 0.0 ? ScoreModKind::alibi_softcap : ScoreModKind::alibi;
-    mod.softcap = options.softcap > 0.0 ? static_cast<float>(options.softcap) : 0.f;
-    mod.alibi_slopes = slopes.data_ptr<float>();
-    // A batch of one has a single row whatever its stride says.
-    mod.alibi_batch_stride = per_entry && p.batch > 1 ? slopes.stride(0) : 0;
-  } else if (options.softcap > 0.0) {
-    mod = {ScoreModKind::softcap, static_cast<float>(options.softcap), nullptr};
-  }
+  mod = make_score_mod(options.softcap, options.alibi_slopes, p.batch, p.heads_q, q.device());
   // attnkit's own checks (GQA ratio, strides, alignment, window), here rather than in the
   // launch: see run() for why errors are raised on this side.
   run([&] { attnkit::validate_problem(p, p.dtype, p.head_dim); });
@@ -278,6 +287,141 @@ std::vector<at::Tensor> backward(const at::Tensor& d_out, const at::Tensor& q, c
   kernels.backward(problem, grads, mod, at::cuda::getCurrentCUDAStream(), status);
   raise_if_failed(status);
   return {dq, dk, dv};
+}
+
+// ---- decode over a KV cache ---------------------------------------------------------------------
+// flash_attn_with_kvcache's arguments: q (batch, seqlen_q, heads, d); k_cache, v_cache
+// (batch_cache, seqlen_cache, heads_k, d), or pages (num_pages, page_size, heads_k, d) with
+// block_table (batch, max_pages); k, v (batch, seqlen_new, heads_k, d) appended in place;
+// cache_seqlens, cache_batch_idx, cache_leftpad int32 (batch,). `host_seqlens`: the lengths
+// when the caller knew them on the host (a Python int), checked against the cache's capacity.
+
+void check_int_vector(const std::optional<at::Tensor>& t, const char* name, int64_t batch, const at::Device& device) {
+  if (!t.has_value()) return;
+  ATTNKIT_TORCH_CHECK(t->device() == device && t->scalar_type() == at::kInt && t->is_contiguous() && t->dim() == 1 &&
+                          t->size(0) == batch,
+                      "attnkit_torch: ", name, " must be a contiguous int32 tensor of shape (batch,) = (", batch,
+                      ",) on q's device, got ", t->scalar_type(), " ", t->sizes(), " on ", t->device().str());
+}
+
+attnkit::TensorRef cache_ref(const at::Tensor& t) {
+  attnkit::TensorRef ref;
+  ref.data = t.data_ptr();
+  ref.batch_stride = t.stride(0);  // between pages (or cache entries)
+  ref.row_stride = t.stride(1);
+  ref.head_stride = t.stride(2);
+  return ref;
+}
+
+std::vector<at::Tensor> decode(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                               std::optional<at::Tensor> k_new, std::optional<at::Tensor> v_new,
+                               std::optional<at::Tensor> rotary_cos, std::optional<at::Tensor> rotary_sin,
+                               const at::Tensor& cache_seqlens, std::optional<at::Tensor> cache_batch_idx,
+                               std::optional<at::Tensor> cache_leftpad, std::optional<at::Tensor> block_table,
+                               double softmax_scale, int64_t window_left, int64_t window_right, double softcap,
+                               bool rotary_interleaved, std::optional<at::Tensor> alibi_slopes, int64_t num_splits,
+                               std::optional<std::vector<int64_t>> host_seqlens) {
+  const c10::cuda::CUDAGuard guard(q.device());
+  check_input(q, "q", 4);
+  check_input(k_cache, "k_cache", 4);
+  check_input(v_cache, "v_cache", 4);
+  ATTNKIT_TORCH_CHECK(k_cache.scalar_type() == q.scalar_type() && v_cache.scalar_type() == q.scalar_type(),
+                      "attnkit_torch: q, k_cache, v_cache must share a dtype (got ", q.scalar_type(), ", ",
+                      k_cache.scalar_type(), ", ", v_cache.scalar_type(), ")");
+  ATTNKIT_TORCH_CHECK(k_cache.sizes() == v_cache.sizes(), "attnkit_torch: k_cache and v_cache must have the same shape, got ",
+                      k_cache.sizes(), " and ", v_cache.sizes());
+  ATTNKIT_TORCH_CHECK(k_cache.size(3) == q.size(3), "attnkit_torch: q has head_dim ", q.size(3), " but k_cache has ",
+                      k_cache.size(3));
+  const int64_t batch = q.size(0);
+  const at::Device device = q.device();
+  check_int_vector(cache_seqlens, "cache_seqlens", batch, device);
+  check_int_vector(cache_batch_idx, "cache_batch_idx", batch, device);
+  check_int_vector(cache_leftpad, "cache_leftpad", batch, device);
+
+  at::Tensor o = at::empty_like(q, at::MemoryFormat::Contiguous);
+  at::Tensor lse = at::empty({batch, q.size(2), q.size(1)}, q.options().dtype(at::kFloat));
+  attnkit::DecodeProblem p;
+  p.dtype = q.scalar_type() == at::kBFloat16 ? attnkit::DType::bf16 : attnkit::DType::f16;
+  p.batch = static_cast<int>(batch);
+  p.seqlen_q = static_cast<int>(q.size(1));
+  p.heads_q = static_cast<int>(q.size(2));
+  p.heads_kv = static_cast<int>(k_cache.size(2));
+  p.head_dim = static_cast<int>(q.size(3));
+  p.q = tensor_ref(q);
+  p.o = tensor_ref(o);
+  p.lse = lse.data_ptr<float>();
+  p.lse_head_stride = p.seqlen_q;
+  p.lse_batch_stride = int64_t(p.heads_q) * p.seqlen_q;
+  p.softmax_scale = static_cast<float>(softmax_scale);
+  p.band = attnkit::BandMask::window(static_cast<int>(window_left), static_cast<int>(window_right));
+
+  attnkit::KVCache& cache = p.cache;
+  cache.k = cache_ref(k_cache);
+  cache.v = cache_ref(v_cache);
+  cache.num_pages = static_cast<int>(k_cache.size(0));
+  cache.page_size = static_cast<int>(k_cache.size(1));
+  cache.seqlens = cache_seqlens.data_ptr<int>();
+  cache.leftpad = cache_leftpad.has_value() ? cache_leftpad->data_ptr<int>() : nullptr;
+  if (block_table.has_value()) {
+    const at::Tensor& table = *block_table;
+    ATTNKIT_TORCH_CHECK(table.device() == device && table.scalar_type() == at::kInt && table.dim() == 2 &&
+                            table.size(0) == batch && table.stride(1) == 1,
+                        "attnkit_torch: block_table must be an int32 tensor of shape (batch, max_pages) with batch = ",
+                        batch, " on q's device, contiguous along its pages, got ", table.scalar_type(), " ",
+                        table.sizes(), " on ", table.device().str());
+    ATTNKIT_TORCH_CHECK(!cache_batch_idx.has_value(), "attnkit_torch: cache_batch_idx and block_table exclude each "
+                        "other (a paged cache says where each sequence lives through its block table)");
+    cache.block_table = table.data_ptr<int>();
+    cache.block_table_stride = table.stride(0);
+    cache.max_pages_per_sequence = static_cast<int>(table.size(1));
+  } else {
+    cache.cache_batch_idx = cache_batch_idx.has_value() ? cache_batch_idx->data_ptr<int>() : nullptr;
+  }
+
+  ATTNKIT_TORCH_CHECK(k_new.has_value() == v_new.has_value(), "attnkit_torch: k and v must be given together");
+  if (k_new.has_value()) {
+    check_input(*k_new, "k", 4);
+    check_input(*v_new, "v", 4);
+    ATTNKIT_TORCH_CHECK(k_new->sizes() == v_new->sizes() && k_new->size(0) == batch &&
+                            k_new->size(2) == p.heads_kv && k_new->size(3) == p.head_dim,
+                        "attnkit_torch: k and v must be (batch, seqlen_new, nheads_k, headdim) = (", batch,
+                        ", seqlen_new, ", p.heads_kv, ", ", p.head_dim, "), got ", k_new->sizes(), " and ", v_new->sizes());
+    ATTNKIT_TORCH_CHECK(k_new->scalar_type() == q.scalar_type() && v_new->scalar_type() == q.scalar_type(),
+                        "attnkit_torch: k and v must have q's dtype ", q.scalar_type());
+    p.k_new = tensor_ref(*k_new);
+    p.v_new = tensor_ref(*v_new);
+    p.seqlen_new = static_cast<int>(k_new->size(1));
+  }
+  ATTNKIT_TORCH_CHECK(rotary_cos.has_value() == rotary_sin.has_value(),
+                      "attnkit_torch: rotary_cos and rotary_sin must be given together");
+  if (rotary_cos.has_value()) {
+    for (const at::Tensor* t : {&*rotary_cos, &*rotary_sin}) {
+      ATTNKIT_TORCH_CHECK(t->device() == device && t->scalar_type() == q.scalar_type() && t->is_contiguous() &&
+                              t->dim() == 2 && t->sizes() == rotary_cos->sizes(),
+                          "attnkit_torch: rotary_cos and rotary_sin must be contiguous (seqlen_ro, rotary_dim / 2) "
+                          "tensors of q's dtype on its device, got ", rotary_cos->sizes(), " and ", t->sizes());
+    }
+    p.rotary.cos = rotary_cos->data_ptr();
+    p.rotary.sin = rotary_sin->data_ptr();
+    p.rotary.dim = static_cast<int>(2 * rotary_cos->size(1));
+    p.rotary.positions = static_cast<int>(rotary_cos->size(0));
+    p.rotary.interleaved = rotary_interleaved;
+  }
+  std::vector<int> host_lengths;
+  if (host_seqlens.has_value()) {
+    host_lengths.assign(host_seqlens->begin(), host_seqlens->end());
+    ATTNKIT_TORCH_CHECK(static_cast<int64_t>(host_lengths.size()) == batch, "attnkit_torch: host lengths for ",
+                        host_lengths.size(), " sequences, batch = ", batch);
+    p.host_seqlens = host_lengths.data();
+  }
+  const ScoreMod mod = make_score_mod(softcap, alibi_slopes, p.batch, p.heads_q, device);
+  run([&] { attnkit::validate_decode_problem(p, p.dtype, p.head_dim); });
+  ATTNKIT_TORCH_CHECK(num_splits >= 0, "attnkit_torch: num_splits = ", num_splits, " must be >= 0 (0: automatic)");
+  const Kernels& kernels = kernels_for(p.head_dim, mod.kind);
+  LaunchStatus status;
+  kernels.decode(p, mod, static_cast<int>(num_splits), at::cuda::getCurrentCUDAStream(), status);
+  raise_if_failed(status);
+  return {o, lse};
 }
 
 // ---- block-sparse attention -------------------------------------------------------------------
@@ -607,6 +751,7 @@ std::vector<int64_t> built_head_dims() {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &attnkit_torch::forward, "attention forward: (out, lse)");
   m.def("backward", &attnkit_torch::backward, "attention backward: (dq, dk, dv)");
+  m.def("decode", &attnkit_torch::decode, "decode over a KV cache: (out, lse)");
   m.def("built_head_dims", &attnkit_torch::built_head_dims, "head dims this build holds kernels for");
   m.def("build_block_mask", &attnkit_torch::build_block_mask_lists, "block-mask lists built on the GPU");
   m.def("sparse_forward", &attnkit_torch::sparse_forward, "block-sparse attention forward: (out, lse)");

@@ -27,7 +27,7 @@ bool sparse_forward_runs_on_hopper(const attnkit::AttentionProblem& problem, boo
 template <int HeadDim, ScoreModKind Kind, class Element>
 void sparse_forward_typed(const attnkit::AttentionProblem& problem, const attnkit::BlockMaskView& mask,
                           const PatternMask& pattern, const ScoreMod& mod, bool allow_hopper, cudaStream_t stream) {
-  const auto variant = with_pattern(make_variant<Kind>(problem, mod), pattern);
+  const auto variant = with_pattern(make_variant<Kind>(mod), pattern);
   if constexpr (HeadDim == 64 || HeadDim == 128) {  // the head dims with a Hopper sparse kernel here
     if (sparse_forward_runs_on_hopper<HeadDim>(problem, allow_hopper))
       return attnkit::hopper::forward_block_sparse<Element, HeadDim>(problem, mask, variant, stream);
@@ -52,7 +52,7 @@ void sparse_backward(const attnkit::AttentionProblem& problem, const attnkit::Ba
                      const attnkit::BlockMaskView& mask, const PatternMask& pattern, const ScoreMod& mod,
                      cudaStream_t stream, LaunchStatus& status) {
   guarded(status, [&] {
-    const auto variant = with_pattern(make_variant<Kind>(problem, mod), pattern);
+    const auto variant = with_pattern(make_variant<Kind>(mod), pattern);
     if (problem.dtype == attnkit::DType::bf16)
       return attnkit::fa2::backward_block_sparse<attnkit::bfloat16_t, HeadDim>(problem, grads, mask, variant, stream);
     attnkit::fa2::backward_block_sparse<attnkit::half_t, HeadDim>(problem, grads, mask, variant, stream);

@@ -4,6 +4,7 @@
 
 #include <attnkit/attention/fa2_backward.cuh>
 #include <attnkit/attention/fa2_forward.cuh>
+#include <attnkit/decode/decode.cuh>
 #include <attnkit/hopper/backward.cuh>
 #include <attnkit/hopper/forward.cuh>
 #include <attnkit/mask/alibi.cuh>
@@ -44,7 +45,7 @@ inline attnkit::Alibi make_alibi(const ScoreMod& mod) {
 }
 
 template <ScoreModKind Kind>
-auto make_variant(const attnkit::AttentionProblem& problem, const ScoreMod& mod) {
+auto make_variant(const ScoreMod& mod) {
   if constexpr (Kind == ScoreModKind::alibi) {
     return make_alibi(mod);
   } else if constexpr (Kind == ScoreModKind::alibi_softcap) {
@@ -62,7 +63,7 @@ auto make_variant(const attnkit::AttentionProblem& problem, const ScoreMod& mod)
 // The Hopper kernel on an sm_90 GPU for the problems it supports (no dropout), else FA2's.
 template <int HeadDim, ScoreModKind Kind, class Element>
 void forward_typed(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cudaStream_t stream) {
-  const auto variant = make_variant<Kind>(problem, mod);
+  const auto variant = make_variant<Kind>(mod);
   if constexpr (HeadDim == 64 || HeadDim == 128 || HeadDim == 256) {  // the Hopper kernel's head dims
     int device = 0;
     ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
@@ -86,7 +87,7 @@ void forward(const attnkit::AttentionProblem& problem, const ScoreMod& mod, cuda
 template <int HeadDim, ScoreModKind Kind, class Element>
 void backward_typed(const attnkit::AttentionProblem& problem, const attnkit::BackwardGradients& grads,
                     const ScoreMod& mod, cudaStream_t stream) {
-  const auto variant = make_variant<Kind>(problem, mod);
+  const auto variant = make_variant<Kind>(mod);
   if constexpr (attnkit::hopper::is_supported_backward_head_dim(HeadDim)) {
     int device = 0;
     ATTNKIT_CUDA_CHECK(cudaGetDevice(&device));
@@ -106,12 +107,26 @@ void backward(const attnkit::AttentionProblem& problem, const attnkit::BackwardG
   });
 }
 
+template <int HeadDim, ScoreModKind Kind>
+void decode(const attnkit::DecodeProblem& problem, const ScoreMod& mod, int splits, cudaStream_t stream,
+            LaunchStatus& status) {
+  guarded(status, [&] {
+    const auto variant = make_variant<Kind>(mod);
+    attnkit::DecodeOptions options;
+    options.splits = splits;
+    if (problem.dtype == attnkit::DType::bf16)
+      return attnkit::decode<attnkit::bfloat16_t, HeadDim>(problem, variant, options, stream);
+    attnkit::decode<attnkit::half_t, HeadDim>(problem, variant, options, stream);
+  });
+}
+
 #define ATTNKIT_TORCH_REGISTER(HEAD_DIM, KIND)                                                             \
   namespace {                                                                                              \
   const attnkit_torch::Registrar registrar(                                                                \
       HEAD_DIM, attnkit_torch::ScoreModKind::KIND,                                                         \
       {&attnkit_torch::forward<HEAD_DIM, attnkit_torch::ScoreModKind::KIND>,                               \
-       &attnkit_torch::backward<HEAD_DIM, attnkit_torch::ScoreModKind::KIND>});                            \
+       &attnkit_torch::backward<HEAD_DIM, attnkit_torch::ScoreModKind::KIND>,                              \
+       &attnkit_torch::decode<HEAD_DIM, attnkit_torch::ScoreModKind::KIND>});                              \
   }
 
 }  // namespace attnkit_torch

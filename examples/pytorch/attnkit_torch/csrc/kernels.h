@@ -14,6 +14,7 @@
 
 #include <attnkit/attention/backward_problem.cuh>
 #include <attnkit/attention/problem.cuh>
+#include <attnkit/decode/decode_problem.cuh>
 
 namespace attnkit_torch {
 
@@ -58,9 +59,13 @@ using ForwardFn = void (*)(const attnkit::AttentionProblem&, const ScoreMod&, cu
 // dQ, dK, dV from grads.d_o, with `problem` the forward's (O and LSE set).
 using BackwardFn = void (*)(const attnkit::AttentionProblem&, const attnkit::BackwardGradients&, const ScoreMod&,
                             cudaStream_t, LaunchStatus&);
+// Decode over a KV cache (attnkit/decode): O and LSE into problem.o / problem.lse; `splits`
+// 0 lets attnkit choose.
+using DecodeFn = void (*)(const attnkit::DecodeProblem&, const ScoreMod&, int splits, cudaStream_t, LaunchStatus&);
 struct Kernels {
   ForwardFn forward = nullptr;
   BackwardFn backward = nullptr;
+  DecodeFn decode = nullptr;
 };
 
 // (head dim, ScoreModKind) → the kernels built for it. Defined in binding.cpp.

@@ -1,0 +1,130 @@
+"""attnkit_torch.flash_attn_with_kvcache against a float32 reference built from the same cache:
+contiguous and paged caches (shuffled pages of several sizes), uneven lengths, appended tokens
+with rotary in both forms, GQA, causal and windowed, forced split counts, and the cache written
+in place; under attnkit's tolerance rule (test_attnkit_torch.py)."""
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import attnkit_torch  # noqa: E402
+from test_attnkit_torch import reference  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def rotate(x, cos, sin, positions, interleaved):
+    """x (..., seqlen, heads, d) rotated by positions (seqlen,) in float32, features [0, 2 * cos.shape[1])."""
+    half = cos.shape[1]
+    c = cos.float()[positions][:, None, :]
+    s = sin.float()[positions][:, None, :]
+    x = x.float().clone()
+    if interleaved:
+        a, b = x[..., 0:2 * half:2].clone(), x[..., 1:2 * half:2].clone()
+        x[..., 0:2 * half:2], x[..., 1:2 * half:2] = a * c - b * s, a * s + b * c
+    else:
+        a, b = x[..., :half].clone(), x[..., half:2 * half].clone()
+        x[..., :half], x[..., half:2 * half] = a * c - b * s, a * s + b * c
+    return x
+
+
+def make_cache(lengths, seqlen_new, h_k, d, dtype, page_size, g):
+    """A cache holding `lengths` rows per sequence with room for seqlen_new more: contiguous
+    (page_size None) or paged in shuffled order. Returns k_cache, v_cache, block_table, rows(b) -> the
+    (page, slot) index pairs of sequence b's rows."""
+    batch = len(lengths)
+    rows_needed = max(lengths) + seqlen_new
+    if page_size is None:
+        k_cache = torch.randn(batch, rows_needed + 3, h_k, d, device="cuda", dtype=dtype, generator=g)
+        return k_cache, torch.randn_like(k_cache), None, lambda b, n: (torch.full((n,), b), torch.arange(n))
+    width = (rows_needed + page_size - 1) // page_size
+    pages = torch.randperm(batch * width + 2, generator=torch.Generator().manual_seed(1))
+    table = pages[:batch * width].reshape(batch, width).to(torch.int32).cuda()
+    k_cache = torch.randn(batch * width + 2, page_size, h_k, d, device="cuda", dtype=dtype, generator=g)
+
+    def rows(b, n):
+        r = torch.arange(n)
+        return table[b].cpu().long()[r // page_size], r % page_size
+    return k_cache, torch.randn_like(k_cache), table, rows
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("page_size", [None, 1, 16, 48, 256])
+@pytest.mark.parametrize("rotary", [None, "interleaved", "half"])
+def test_kvcache_matches_reference(dtype, page_size, rotary):
+    g = torch.Generator(device="cuda").manual_seed(7)
+    lengths, seqlen_new, h, h_k, d = [300, 1, 77], 4, 8, 2, 128
+    k_cache, v_cache, table, rows = make_cache(lengths, seqlen_new, h_k, d, dtype, page_size, g)
+    k_before, v_before = k_cache.clone(), v_cache.clone()
+    q = torch.randn(len(lengths), seqlen_new, h, d, device="cuda", dtype=dtype, generator=g)
+    k_new = torch.randn(len(lengths), seqlen_new, h_k, d, device="cuda", dtype=dtype, generator=g)
+    v_new = torch.randn_like(k_new)
+    cos = sin = None
+    if rotary:
+        angles = torch.arange(512, device="cuda")[:, None] * 10000.0 ** (-torch.arange(32, device="cuda") / 32)
+        cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
+    seqlens = torch.tensor(lengths, dtype=torch.int32, device="cuda")
+    out, lse = attnkit_torch.flash_attn_with_kvcache(
+        q, k_cache, v_cache, k_new, v_new, rotary_cos=cos, rotary_sin=sin, cache_seqlens=seqlens, block_table=table,
+        causal=True, rotary_interleaved=rotary == "interleaved", return_softmax_lse=True)
+    assert lse.shape == (len(lengths), h, seqlen_new)
+
+    for b, length in enumerate(lengths):
+        positions = torch.arange(length, length + seqlen_new, device="cuda")
+        k_b_new = rotate(k_new[b], cos, sin, positions, rotary == "interleaved").to(dtype) if rotary else k_new[b]
+        q_b = rotate(q[b], cos, sin, positions, rotary == "interleaved").to(dtype) if rotary else q[b]
+        page, slot = rows(b, length + seqlen_new)
+        k_b, v_b = k_cache[page, slot], v_cache[page, slot]
+        # The appended rows, in place: exactly the new values (K within one rounding of the rotation).
+        torch.testing.assert_close(k_b[length:].float(), k_b_new.float(), atol=2e-2, rtol=1e-2)
+        assert torch.equal(v_b[length:], v_new[b])
+        # Everything before them untouched.
+        assert torch.equal(k_b[:length], k_before[page, slot][:length])
+        args = (q_b[None], k_b[None], v_b[None])
+        exact = reference(*args, causal=True)
+        baseline = reference(*args, causal=True, dtype=dtype).float()
+        error = (out[b].float() - exact[0]).abs().max().item()
+        allowed = 2 * (baseline[0] - exact[0]).abs().max().item() + 1e-3 * max(1.0, exact.abs().max().item())
+        assert error <= allowed, f"sequence {b}: error {error} > {allowed}"
+    # No page outside the sequences' was written.
+    if table is not None:
+        unused = sorted(set(range(k_cache.shape[0])) - set(table.flatten().tolist()))
+        assert torch.equal(k_cache[unused], k_before[unused]) and torch.equal(v_cache[unused], v_before[unused])
+
+
+@pytest.mark.parametrize("splits", [1, 3, 16])
+def test_kvcache_splits_window_alibi(splits):
+    g = torch.Generator(device="cuda").manual_seed(11)
+    lengths, h, h_k, d, dtype = [2000, 513], 8, 1, 64, torch.bfloat16
+    k_cache, v_cache, table, rows = make_cache(lengths, 0, h_k, d, dtype, 64, g)
+    q = torch.randn(len(lengths), 1, h, d, device="cuda", dtype=dtype, generator=g)
+    slopes = torch.linspace(0.01, 0.1, h, device="cuda")
+    out = attnkit_torch.flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=torch.tensor(lengths).int().cuda(),
+                                                block_table=table, window_size=(100, 0), alibi_slopes=slopes,
+                                                softcap=10.0, num_splits=splits)
+    for b, length in enumerate(lengths):
+        page, slot = rows(b, length)
+        args = (q[b][None], k_cache[page, slot][None], v_cache[page, slot][None])
+        kwargs = dict(window=(100, 0), alibi=slopes, softcap=10.0)
+        exact = reference(*args, **kwargs)
+        baseline = reference(*args, dtype=dtype, **kwargs).float()
+        error = (out[b].float() - exact[0]).abs().max().item()
+        assert error <= 2 * (baseline[0] - exact[0]).abs().max().item() + 1e-3
+
+
+def test_kvcache_errors_name_the_value():
+    q = torch.randn(2, 1, 8, 128, device="cuda", dtype=torch.bfloat16)
+    k_cache = torch.randn(2, 64, 2, 128, device="cuda", dtype=torch.bfloat16)
+    k_new = torch.randn(2, 1, 2, 128, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="cache_seqlens\\[0\\] = 64 plus 1 new tokens exceeds"):
+        attnkit_torch.flash_attn_with_kvcache(q, k_cache, k_cache.clone(), k_new, k_new.clone(), cache_seqlens=64)
+    with pytest.raises(RuntimeError, match="block_table"):
+        attnkit_torch.flash_attn_with_kvcache(q, k_cache, k_cache.clone(), cache_seqlens=3,
+                                              block_table=torch.zeros(3, 1, dtype=torch.int32, device="cuda"))
+    with pytest.raises(RuntimeError, match="must share a dtype"):
+        attnkit_torch.flash_attn_with_kvcache(q.half(), k_cache, k_cache.clone(), cache_seqlens=3)
+    with pytest.raises(RuntimeError, match="cache_seqlens must be"):
+        attnkit_torch.flash_attn_with_kvcache(q, k_cache, k_cache.clone(),
+                                              cache_seqlens=torch.ones(3, dtype=torch.int32, device="cuda"))

@@ -1,0 +1,4 @@
+// Decode over a KV cache, head dim 64: the matrix of decode_cases.cuh, fp16 and bf16.
+#include "decode_cases.cuh"
+
+TEST_CASE("decode, head dim 64", "[decode][d64]") { attnkit::testing::run_decode_matrix<64>(); }
