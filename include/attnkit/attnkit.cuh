@@ -111,7 +111,12 @@
 // whether this program can run them on the current device
 #include "hopper/backward.cuh"
 #include "hopper/backward_config.cuh"
+#include "hopper/backward_epilogue.cuh"
 #include "hopper/backward_kernel.cuh"
+#include "hopper/backward_mainloop.cuh"
+#include "hopper/backward_producer.cuh"
+#include "hopper/backward_tensor_maps.cuh"
+#include "hopper/backward_tile.cuh"
 #include "hopper/device_support.cuh"
 #include "hopper/forward.cuh"
 #include "hopper/forward_config.cuh"
