@@ -87,7 +87,10 @@ struct ForwardConfig {
     QPipe q_pipe[kConsumerWarpgroups];
     PipelineBarriers<kStages, kConsumerArrivals> k_pipe;
     PipelineBarriers<kStages, kConsumerArrivals> v_pipe;
-    float wait_anchor;  // written, never read: see hold_wait_after (wgmma.cuh)
+    // Written, never read (hold_wait_after, wgmma.cuh): a word per consumer thread, so that no
+    // two threads write one address (a race to racecheck, harmless as it is, that would bury
+    // any real one).
+    float wait_anchor[kConsumerWarpgroups * 128];
   };
   // Where shared memory allows, O leaves through tiles of its own, so Q can be released (and
   // the next tile's Q loaded) as soon as the tile's last S GEMM has read it; otherwise O is

@@ -188,7 +188,7 @@ class ForwardMainloop {
       float sums = 0.f;
 #pragma unroll
       for (int r = 0; r < OutputTile::kThreadRows; ++r) sums += softmax.row_sum[r];
-      hold_wait_after(sums, &smem_.wait_anchor);
+      hold_wait_after(sums, &smem_.wait_anchor[consumer_ * 128 + static_cast<int>(threadIdx.x % 128)]);
     };
     softmax_block(s0, 0, n_block, o_rescale);  // O is still zero: rescaling it changes nothing
     if constexpr (Config::kScoresAhead) {

@@ -77,7 +77,8 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE uint32_t shared_address(const void* pointer) 
 // can so end up after the wait, serialized with the GEMM, whenever something after the wait
 // (the conversion of P into the registers the wgmma reads) pulls the wait up to interleave with
 // it. A shared-memory store of a value that depends on all that work is such a memory access:
-// the wait stays after it. `anchor` is a word of shared memory nothing reads.
+// the wait stays after it. `anchor` is a word of shared memory nothing reads, this thread's
+// own (one word for several threads would be a write-write race to racecheck).
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void hold_wait_after(float value, float* anchor) {
   asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(shared_address(anchor)), "f"(value) : "memory");
 }
