@@ -21,6 +21,7 @@
 #include "core/element.cuh"
 #include "core/error.cuh"
 #include "core/fast_divisor.cuh"
+#include "core/launch.cuh"
 #include "core/math.cuh"
 #include "core/scoped_workspace.cuh"
 #include "core/warp_uniform.cuh"

@@ -19,6 +19,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "fa1_backward_kernel.cuh"
 #include "fa2_backward.cuh"
 #include "validate.cuh"
@@ -46,13 +47,9 @@ void backward(const AttentionProblem& problem, const BackwardGradients& grads, c
         // Dropout is a compile-time choice of the kernel: no RNG code where it is off.
         const auto kernel = problem.dropout.enabled() ? backward_kernel<Config, Variant, true>
                                                       : backward_kernel<Config, Variant, false>;
-        // Above 48 KB a kernel must opt in to its dynamic shared memory.
-        ATTNKIT_CUDA_CHECK(
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
         // One CTA per (KV head, batch entry): Algorithm 4 runs a head's key blocks in one CTA.
-        const dim3 grid(problem.heads_kv, problem.batch);
-        kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, scratch, variant);
-        ATTNKIT_CHECK_LAUNCH();
+        attnkit::detail::launch_kernel(kernel, dim3(problem.heads_kv, problem.batch), Config::kThreads,
+                                       Config::kSmemBytes, stream, resolved, grads, scratch, variant);
       });
 }
 

@@ -22,6 +22,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "../core/scoped_workspace.cuh"
 #include "fa1_block_mask_schedule.cuh"
 #include "fa1_forward_kernel.cuh"
@@ -49,13 +50,10 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, cud
   // Dropout is a compile-time choice of the kernel: no RNG code where it is off.
   const auto kernel = problem.dropout.enabled() ? forward_kernel<Config, Variant, true, QueryBlocks>
                                                 : forward_kernel<Config, Variant, false, QueryBlocks>;
-  // Above 48 KB a kernel must opt in to its dynamic shared memory.
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   // One CTA per (query head, batch entry): Algorithm 1 runs the whole head in one CTA.
-  const dim3 grid(problem.heads_q, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(
-      resolved, variant, forward_workspace_view(problem, scratch.get()), query_blocks);
-  ATTNKIT_CHECK_LAUNCH();
+  attnkit::detail::launch_kernel(kernel, dim3(problem.heads_q, problem.batch), Config::kThreads, Config::kSmemBytes,
+                                 stream, resolved, variant, forward_workspace_view(problem, scratch.get()),
+                                 query_blocks);
   scratch.release();
 }
 

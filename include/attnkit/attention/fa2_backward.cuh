@@ -18,6 +18,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "../core/scoped_workspace.cuh"
 #include "fa2_backward_kernel.cuh"
 #include "validate.cuh"
@@ -83,12 +84,9 @@ void launch_backward(const AttentionProblem& problem, const BackwardGradients& g
                                        : backward_kernel<Config, Variant, true, false, QueryBlocks>)
                 : (grads.deterministic ? backward_kernel<Config, Variant, false, true, QueryBlocks>
                                        : backward_kernel<Config, Variant, false, false, QueryBlocks>);
-    // Above 48 KB a kernel must opt in to its dynamic shared memory.
-    ATTNKIT_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
     const dim3 grid(ceil_div(problem.seqlen_k, Config::kBlockN), problem.heads_kv, problem.batch);
-    kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, grads, scratch, variant, query_blocks);
-    ATTNKIT_CHECK_LAUNCH();
+    attnkit::detail::launch_kernel(kernel, grid, Config::kThreads, Config::kSmemBytes, stream, resolved, grads,
+                                   scratch, variant, query_blocks);
   });
 }
 

@@ -13,6 +13,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "fa2_forward_kernel.cuh"
 #include "validate.cuh"
 #include "validate_block_mask.cuh"
@@ -35,11 +36,9 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
   // Dropout is a separate instantiation so that p = 0 runs no RNG code at all.
   const auto kernel = problem.dropout.enabled() ? forward_kernel<Config, Variant, true, KeyBlocks>
                                                 : forward_kernel<Config, Variant, false, KeyBlocks>;
-  // Above 48 KB a kernel must opt in to its dynamic shared memory.
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
   const dim3 grid(ceil_div(problem.seqlen_q, Config::kBlockM), problem.heads_q, problem.batch);
-  kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, variant, key_blocks);
-  ATTNKIT_CHECK_LAUNCH();
+  attnkit::detail::launch_kernel(kernel, grid, Config::kThreads, Config::kSmemBytes, stream, resolved, variant,
+                                 key_blocks);
 }
 
 }  // namespace detail

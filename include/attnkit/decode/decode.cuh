@@ -18,6 +18,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "../core/scoped_workspace.cuh"
 #include "decode_kernel.cuh"
 #include "validate_decode.cuh"
@@ -80,9 +81,8 @@ void decode(const DecodeProblem& problem, const Variant& variant = {}, const Dec
           static_cast<int64_t>(problem.heads_kv) * params.row_tiles, " exceeds the grid limit of 65535");
 
   if (problem.appends()) {
-    append_kv_kernel<Element><<<dim3(problem.seqlen_new, problem.heads_kv, problem.batch), 128, 0, stream>>>(
-        params.problem, params.page_size);
-    ATTNKIT_CHECK_LAUNCH();
+    detail::launch_kernel(append_kv_kernel<Element>, dim3(problem.seqlen_new, problem.heads_kv, problem.batch), 128, 0,
+                          stream, params.problem, params.page_size);
   }
 
   const std::size_t scratch_bytes = decode_workspace_bytes(problem, splits);
@@ -95,18 +95,15 @@ void decode(const DecodeProblem& problem, const Variant& variant = {}, const Dec
   }
   params.partials.splits = splits;
 
-  const auto kernel = decode_kernel<Config, Variant>;
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
-  kernel<<<dim3(splits, problem.heads_kv * params.row_tiles, problem.batch), Config::kThreads, Config::kSmemBytes,
-           stream>>>(params, variant);
-  ATTNKIT_CHECK_LAUNCH();
+  detail::launch_kernel(decode_kernel<Config, Variant>,
+                        dim3(splits, problem.heads_kv * params.row_tiles, problem.batch), Config::kThreads,
+                        Config::kSmemBytes, stream, params, variant);
   if (splits > 1) {
     constexpr int kCombineThreads = 256;
     const int64_t threads = params.partials.rows * 32;
-    combine_splits_kernel<Element, HeadDim>
-        <<<static_cast<unsigned>((threads + kCombineThreads - 1) / kCombineThreads), kCombineThreads, 0, stream>>>(
-            params.problem, params.partials);
-    ATTNKIT_CHECK_LAUNCH();
+    detail::launch_kernel(combine_splits_kernel<Element, HeadDim>,
+                          dim3(static_cast<unsigned>((threads + kCombineThreads - 1) / kCombineThreads)),
+                          kCombineThreads, 0, stream, params.problem, params.partials);
   }
   scratch.release();
 }

@@ -20,6 +20,7 @@
 #include "../attention/validate.cuh"
 #include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "backward_kernel.cuh"
 #include "forward.cuh"
 #include "tensor_map.cuh"
@@ -58,12 +59,9 @@ void launch_backward(const AttentionProblem& problem, const BackwardGradients& g
         maps.v = make_tensor_map(problem.v, dtype, HeadDim, rows.k, problem.heads_kv, rows.batch, Config::kBlockN);
 
         const auto kernel = backward_kernel<Config, Variant, QueryBlocks>;
-        ATTNKIT_CUDA_CHECK(
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes));
         const dim3 grid(ceil_div(problem.seqlen_k, Config::kBlockN), problem.heads_kv, problem.batch);
-        kernel<<<grid, Config::kThreads, Config::kSmemBytes, stream>>>(resolved, maps, grads.d_k, grads.d_v, scratch,
-                                                                        variant, query_blocks);
-        ATTNKIT_CHECK_LAUNCH();
+        attnkit::detail::launch_kernel(kernel, grid, Config::kThreads, Config::kSmemBytes, stream, resolved, maps,
+                                       grads.d_k, grads.d_v, scratch, variant, query_blocks);
       });
 }
 

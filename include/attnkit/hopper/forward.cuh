@@ -21,6 +21,7 @@
 #include "../attention/validate.cuh"
 #include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
+#include "../core/launch.cuh"
 #include "device_support.cuh"
 #include "forward_kernel.cuh"
 #include "tensor_map.cuh"
@@ -119,10 +120,8 @@ void launch_forward(const AttentionProblem& problem, const Variant& variant, con
                 "Config was built for another element type or head dim");
   const ForwardLaunch launch = prepare_forward_launch<Config>(problem);
   const auto kernel = forward_kernel<Config, Variant, KeyBlocks>;
-  ATTNKIT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, launch.shared_bytes));
-  kernel<<<launch.grid, launch.threads, launch.shared_bytes, stream>>>(launch.problem, launch.maps, variant, key_blocks,
-                                                                        launch.schedule);
-  ATTNKIT_CHECK_LAUNCH();
+  attnkit::detail::launch_kernel(kernel, launch.grid, launch.threads, launch.shared_bytes, stream, launch.problem,
+                                 launch.maps, variant, key_blocks, launch.schedule);
 }
 
 }  // namespace detail
