@@ -43,20 +43,29 @@ struct KVCache {
   ATTNKIT_HOST_DEVICE int64_t capacity() const { return static_cast<int64_t>(page_size) * max_pages_per_sequence; }
 };
 
+namespace detail {
+// K, V contiguous (pages, rows_per_page, heads_kv, head_dim) and the lengths.
+inline KVCache kv_cache_of(const void* k, const void* v, int pages, int rows_per_page, int heads_kv, int head_dim,
+                           const int* seqlens, const int* leftpad) {
+  KVCache c;
+  c.k = bshd_tensor(k, heads_kv, head_dim, rows_per_page);
+  c.v = bshd_tensor(v, heads_kv, head_dim, rows_per_page);
+  c.num_pages = pages;
+  c.page_size = rows_per_page;
+  c.seqlens = seqlens;
+  c.leftpad = leftpad;
+  return c;
+}
+}  // namespace detail
+
 // A paged cache: K, V contiguous (num_pages, page_size, heads_kv, head_dim).
 inline KVCache make_paged_kv_cache(const void* k, const void* v, int num_pages, int page_size, int heads_kv,
                                    int head_dim, const int* block_table, int max_pages_per_sequence,
                                    const int* seqlens, const int* leftpad = nullptr) {
-  KVCache c;
-  c.k = detail::bshd_tensor(k, heads_kv, head_dim, page_size);
-  c.v = detail::bshd_tensor(v, heads_kv, head_dim, page_size);
-  c.num_pages = num_pages;
-  c.page_size = page_size;
+  KVCache c = detail::kv_cache_of(k, v, num_pages, page_size, heads_kv, head_dim, seqlens, leftpad);
   c.block_table = block_table;
   c.block_table_stride = max_pages_per_sequence;
   c.max_pages_per_sequence = max_pages_per_sequence;
-  c.seqlens = seqlens;
-  c.leftpad = leftpad;
   return c;
 }
 
@@ -64,14 +73,8 @@ inline KVCache make_paged_kv_cache(const void* k, const void* v, int num_pages, 
 inline KVCache make_contiguous_kv_cache(const void* k, const void* v, int batch_cache, int capacity, int heads_kv,
                                         int head_dim, const int* seqlens, const int* cache_batch_idx = nullptr,
                                         const int* leftpad = nullptr) {
-  KVCache c;
-  c.k = detail::bshd_tensor(k, heads_kv, head_dim, capacity);
-  c.v = detail::bshd_tensor(v, heads_kv, head_dim, capacity);
-  c.num_pages = batch_cache;
-  c.page_size = capacity;
+  KVCache c = detail::kv_cache_of(k, v, batch_cache, capacity, heads_kv, head_dim, seqlens, leftpad);
   c.cache_batch_idx = cache_batch_idx;
-  c.seqlens = seqlens;
-  c.leftpad = leftpad;
   return c;
 }
 
