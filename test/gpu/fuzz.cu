@@ -5,6 +5,9 @@
 // strides, large-magnitude inputs, dropout. Every case checks the forward; every other case the
 // backward too (a smaller size budget: its reference costs three times as much).
 //
+// Built for ATTNKIT_RUN_ARCHITECTURES only (cmake/attnkitDevelopment.cmake): on a GPU of
+// another architecture the test skips, saying so.
+//
 // ATTNKIT_FUZZ_SEED (default 2026) and ATTNKIT_FUZZ_CASES (default 500) choose the run; a
 // failing case prints the seed and its index, and ATTNKIT_FUZZ_ONLY=<index> replays just it.
 
@@ -31,6 +34,16 @@ struct FuzzCase {
   int head_dim;
   bool bf16;
 };
+
+// Whether this binary holds code for the current GPU (the fuzzer is built for one
+// architecture): a kernel of its own unit must have attributes there.
+__global__ void fuzz_probe_kernel() {}
+bool built_for_this_gpu() {
+  cudaFuncAttributes attributes;
+  const bool built = cudaFuncGetAttributes(&attributes, fuzz_probe_kernel) == cudaSuccess;
+  cudaGetLastError();  // clear the error a missing image leaves
+  return built;
+}
 
 int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
@@ -103,6 +116,8 @@ void check_case(const FuzzCase& f, bool backward) {
 }  // namespace
 
 TEST_CASE("fuzz: random shapes against the float64 reference, forward and backward", "[fuzz]") {
+  if (!built_for_this_gpu())
+    SKIP("the fuzzer was built for other architectures than this GPU's (ATTNKIT_RUN_ARCHITECTURES)");
   const uint64_t seed = static_cast<uint64_t>(env_int("ATTNKIT_FUZZ_SEED", 2026));
   const int cases = env_int("ATTNKIT_FUZZ_CASES", 500);
   const int only = env_int("ATTNKIT_FUZZ_ONLY", -1);
