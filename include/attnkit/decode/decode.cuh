@@ -85,26 +85,26 @@ void decode(const DecodeProblem& problem, const Variant& variant = {}, const Dec
                           stream, params.problem, params.page_size);
   }
 
-  const std::size_t scratch_bytes = decode_workspace_bytes(problem, splits);
-  detail::ScopedWorkspace scratch(options.workspace, options.workspace_bytes, scratch_bytes,
+  const auto attend = [&] {
+    detail::launch_kernel(decode_kernel<Config, Variant>,
+                          dim3(splits, problem.heads_kv * params.row_tiles, problem.batch), Config::kThreads,
+                          Config::kSmemBytes, stream, params, variant);
+  };
+  if (splits == 1) {  // each CTA writes its rows' O and LSE: no partials, no workspace
+    params.partials.splits = 1;
+    attend();
+    return;
+  }
+  detail::ScopedWorkspace scratch(options.workspace, options.workspace_bytes, decode_workspace_bytes(problem, splits),
                                   "decode_workspace_bytes()", stream);
-  if (splits > 1) {
-    params.partials = SplitPartials::in(scratch.get(), splits,
-                                        static_cast<int64_t>(problem.batch) * problem.seqlen_q * problem.heads_q,
-                                        HeadDim);
-  }
-  params.partials.splits = splits;
-
-  detail::launch_kernel(decode_kernel<Config, Variant>,
-                        dim3(splits, problem.heads_kv * params.row_tiles, problem.batch), Config::kThreads,
-                        Config::kSmemBytes, stream, params, variant);
-  if (splits > 1) {
-    constexpr int kCombineThreads = 256;
-    const int64_t threads = params.partials.rows * 32;
-    detail::launch_kernel(combine_splits_kernel<Element, HeadDim>,
-                          dim3(static_cast<unsigned>((threads + kCombineThreads - 1) / kCombineThreads)),
-                          kCombineThreads, 0, stream, params.problem, params.partials);
-  }
+  params.partials = SplitPartials::in(scratch.get(), splits,
+                                      static_cast<int64_t>(problem.batch) * problem.seqlen_q * problem.heads_q, HeadDim);
+  attend();
+  constexpr int kCombineThreads = 256;
+  const int64_t threads = params.partials.rows * 32;
+  detail::launch_kernel(combine_splits_kernel<Element, HeadDim>,
+                        dim3(static_cast<unsigned>((threads + kCombineThreads - 1) / kCombineThreads)), kCombineThreads,
+                        0, stream, params.problem, params.partials);
   scratch.release();
 }
 
