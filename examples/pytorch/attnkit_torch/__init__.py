@@ -271,6 +271,11 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
     elif cache_seqlens.device.type == "cpu":
         host_lengths = [int(x) for x in cache_seqlens.tolist()]
         cache_seqlens = cache_seqlens.to(device=q.device, dtype=torch.int32)
+    # Index tensors of another integer type (torch.tensor([...]) is int64) are converted on the
+    # device, without a synchronization; the kernels read int32.
+    cache_seqlens, cache_batch_idx, cache_leftpad, block_table = (
+        t.to(torch.int32) if t is not None and not t.is_floating_point() and t.dtype != torch.int32 else t
+        for t in (cache_seqlens, cache_batch_idx, cache_leftpad, block_table))
     if rotary_cos is not None:
         rotary_cos, rotary_sin = (t.to(q.dtype).contiguous() for t in (rotary_cos, rotary_sin))
     scale = d ** -0.5 if softmax_scale is None else float(softmax_scale)

@@ -101,7 +101,9 @@ def test_kvcache_splits_window_alibi(splits):
     k_cache, v_cache, table, rows = make_cache(lengths, 0, h_k, d, dtype, 64, g)
     q = torch.randn(len(lengths), 1, h, d, device="cuda", dtype=dtype, generator=g)
     slopes = torch.linspace(0.01, 0.1, h, device="cuda")
-    out = attnkit_torch.flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=torch.tensor(lengths).int().cuda(),
+    # int64 lengths (what torch.tensor gives) on one of the runs: converted, not refused.
+    seqlens = torch.tensor(lengths, device="cuda")
+    out = attnkit_torch.flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=seqlens if splits == 3 else seqlens.int(),
                                                 block_table=table, window_size=(100, 0), alibi_slopes=slopes,
                                                 softcap=10.0, num_splits=splits)
     for b, length in enumerate(lengths):

@@ -14,6 +14,7 @@
 //               merged afterwards by combine_splits_kernel
 
 #include "../core/math.cuh"
+#include "../mask/mask_score_tile.cuh"
 #include "../mask/variant.cuh"
 #include "../mma/row_reduce.cuh"
 #include "../mma/warp_gemm.cuh"
@@ -169,19 +170,10 @@ __global__ void __launch_bounds__(Config::kThreads)
       });
     }
     if (Variant::has_mask_mod || key0 < all_rows_begin || key0 + kBlockN > all_rows_end) {
-#pragma unroll
-      for (int tr = 0; tr < Config::ScoreTile::kThreadRows; ++tr) {
-        const GqaRows::Row r = params.rows[min(row0 + Config::ScoreTile::tile_row(lane, tr), params.rows.count() - 1)];
-        const int first_col = band.row_first_key(r.token, seqlen_q, seqlen_k) - key0;
-        const int end_col = band.row_end_key(r.token, seqlen_q, seqlen_k) - key0;
-#pragma unroll
-        for (int c = 0; c < Config::ScoreTile::kThreadCols; ++c) {
-          const int col = Config::ScoreTile::tile_col(lane, c);
-          bool keep = col >= first_col && col < end_col;
-          if constexpr (Variant::has_mask_mod) keep = keep && variant.mask_mod(batch, head_of(r), r.token, key0 + col);
-          if (!keep) s.at(tr, c) = negative_infinity();
-        }
-      }
+      mask_score_rows(s, band, variant, batch, [&](int row) {
+        const GqaRows::Row r = params.rows[min(row0 + row, params.rows.count() - 1)];
+        return ScoreRow{r.token, head_of(r)};
+      }, key0, seqlen_q, seqlen_k, lane);
     }
     float o_rescale[Config::OutputTile::kThreadRows];
     softmax.absorb(s, scale_log2, o_rescale, AccumulatorRowReduce{});

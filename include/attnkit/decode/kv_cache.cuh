@@ -104,7 +104,7 @@ class CacheRows {
     const int page_slot = page_size_.quotient(row);
     const int slot = page_size_.remainder(row, page_slot);
     if (page_slot >= table_width_) return {-1, 0};
-    const int page = pages_ != nullptr ? __ldg(pages_ + page_slot) : entry_;
+    const int page = pages_ != nullptr ? pages_[page_slot] : entry_;
     if (page < 0 || page >= num_pages_) return {-1, 0};
     return {page, slot};
   }
