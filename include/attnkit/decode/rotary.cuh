@@ -32,6 +32,14 @@ struct RotaryPairs {
   ATTNKIT_HOST_DEVICE int second(int p) const { return interleaved ? 2 * p + 1 : p + dim / 2; }
 };
 
+// cos and sin of angle p at `position` (decode_problem.cuh's tables, Q's element type).
+template <class Element>
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE float2 rotary_angle(const RotaryEmbedding& rotary, int position, int p) {
+  const int64_t at = static_cast<int64_t>(position) * (rotary.dim / 2) + p;
+  return make_float2(to_float(static_cast<const Element*>(rotary.cos)[at]),
+                     to_float(static_cast<const Element*>(rotary.sin)[at]));
+}
+
 // Rotates the query rows [0, valid_rows) of a SwizzledTile in shared memory (tile row r is
 // packed row row0 + r). Token t is at position first_position + t when `per_token`, else
 // every token at first_position (decode_problem.cuh). Every thread of the CTA takes part; the
@@ -49,9 +57,8 @@ ATTNKIT_DEVICE void rotate_query_tile(Element* tile, const RotaryEmbedding& rota
     Element& x_stored = tile[SmemLayout::offset(row, pairs.first(p))];
     Element& y_stored = tile[SmemLayout::offset(row, pairs.second(p))];
     float x = to_float(x_stored), y = to_float(y_stored);
-    const int64_t angle = static_cast<int64_t>(position) * half + p;
-    rotate_pair(x, y, to_float(static_cast<const Element*>(rotary.cos)[angle]),
-                to_float(static_cast<const Element*>(rotary.sin)[angle]));
+    const float2 angle = rotary_angle<Element>(rotary, position, p);
+    rotate_pair(x, y, angle.x, angle.y);
     x_stored = from_float<Element>(x);
     y_stored = from_float<Element>(y);
   }
@@ -90,9 +97,8 @@ __global__ void append_kv_kernel(const __grid_constant__ DecodeProblem problem, 
     const int half = rotated / 2;
     for (int p = threadIdx.x; p < half; p += blockDim.x) {
       float x = to_float(k_in[pairs.first(p)]), y = to_float(k_in[pairs.second(p)]);
-      const int64_t angle = static_cast<int64_t>(position) * half + p;
-      rotate_pair(x, y, to_float(static_cast<const Element*>(problem.rotary.cos)[angle]),
-                  to_float(static_cast<const Element*>(problem.rotary.sin)[angle]));
+      const float2 angle = rotary_angle<Element>(problem.rotary, position, p);
+      rotate_pair(x, y, angle.x, angle.y);
       k_out[pairs.first(p)] = from_float<Element>(x);
       k_out[pairs.second(p)] = from_float<Element>(y);
     }
