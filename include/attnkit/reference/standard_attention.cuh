@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -44,6 +45,12 @@
 #include "standard_softmax.cuh"
 
 namespace attnkit::reference {
+
+// Sets `rows` consecutive values of each head (one block per head) to `value`.
+template <class T>
+__global__ void fill_rows(T* data, int64_t head_stride, int rows, T value) {
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) data[blockIdx.x * head_stride + r] = value;
+}
 
 template <class Element>
 class StandardAttention {
@@ -86,7 +93,19 @@ class StandardAttention {
     int index = 0;
     int seqlen_q = 0, seqlen_k = 0;
     int64_t q_row_begin = 0, k_row_begin = 0;  // varlen only
+    bool empty() const { return seqlen_q == 0 || seqlen_k == 0; }
   };
+
+  // A varlen entry with no queries or no keys computes nothing: its query rows get O = 0 and
+  // LSE = -inf (every key masked), and its gradients are zero.
+  template <class T>
+  static void zero_rows(T* first_row, const TensorRef& tensor, int rows, int heads, int head_dim,
+                        cudaStream_t stream) {
+    if (rows == 0) return;
+    for (int h = 0; h < heads; ++h)
+      ATTNKIT_CUDA_CHECK(cudaMemset2DAsync(first_row + h * tensor.head_stride, tensor.row_stride * sizeof(T), 0,
+                                           head_dim * sizeof(T), rows, stream));
+  }
 
   // The byte offsets of one chunk's matrices in the workspace, each 256-byte aligned.
   struct ChunkLayout {
@@ -209,8 +228,8 @@ auto StandardAttention<Element>::batch_entries(const AttentionProblem& problem, 
           "), not 0");
   for (int b = 0; b < problem.batch; ++b) {
     const int length_q = cu_q[b + 1] - cu_q[b], length_k = cu_k[b + 1] - cu_k[b];
-    require(length_q > 0 && length_k > 0, "StandardAttention: batch entry ", b, " has seqlen_q = ", length_q,
-            ", seqlen_k = ", length_k, " (from cu_seqlens); both must be positive");
+    require(length_q >= 0 && length_k >= 0, "StandardAttention: batch entry ", b, " has seqlen_q = ", length_q,
+            ", seqlen_k = ", length_k, " (from cu_seqlens); cu_seqlens must not decrease");
     entries[b] = {b, length_q, length_k, cu_q[b], cu_k[b]};
   }
   return entries;
@@ -222,6 +241,7 @@ void StandardAttention<Element>::reserve_workspace(const AttentionProblem& probl
                                                    bool keep_raw_scores) {
   std::size_t needed = 0;
   for (const BatchEntry& entry : entries) {
+    if (entry.empty()) continue;
     const int heads = heads_per_chunk(problem, entry, backward, keep_raw_scores);
     needed = std::max(needed, chunk_layout(entry, heads, backward, keep_raw_scores).total);
   }
@@ -259,6 +279,15 @@ void StandardAttention<Element>::forward(const AttentionProblem& problem, cudaSt
     float* lse = problem.lse == nullptr ? nullptr
                  : varlen               ? problem.lse + entry.q_row_begin
                                         : problem.lse + entry.index * problem.lse_batch_stride;
+    if (entry.empty()) {
+      zero_rows(o, problem.o, sq, problem.heads_q, problem.head_dim, stream);
+      if (lse != nullptr && sq > 0) {
+        fill_rows<<<problem.heads_q, 256, 0, stream>>>(lse, problem.lse_head_stride, sq,
+                                                       -std::numeric_limits<float>::infinity());
+        ATTNKIT_CUDA_CHECK(cudaGetLastError());
+      }
+      continue;
+    }
     const int chunk = heads_per_chunk(problem, entry, false, false);
     auto* probs = static_cast<Element*>(workspace_);
 
@@ -315,6 +344,12 @@ void StandardAttention<Element>::backward(const AttentionProblem& problem, const
     auto* dq = entry_data<Element>(d_q, entry, true, varlen);
     auto* dk = entry_data<Element>(d_k, entry, false, varlen);
     auto* dv = entry_data<Element>(d_v, entry, false, varlen);
+    if (entry.empty()) {
+      zero_rows(dq, d_q, sq, problem.heads_q, head_dim, stream);
+      zero_rows(dk, d_k, sk, problem.heads_kv, head_dim, stream);
+      zero_rows(dv, d_v, sk, problem.heads_kv, head_dim, stream);
+      continue;
+    }
 
     const int chunk = heads_per_chunk(problem, entry, true, keep_raw_scores);
     const ChunkLayout layout = chunk_layout(entry, chunk, true, keep_raw_scores);
