@@ -4,7 +4,7 @@
 // between sequences), contiguous caches with and without cache_batch_idx, cached lengths 0, 1
 // and not multiples of a page or a block, left padding, 1, 4 and 16 new tokens appended, rotary
 // in both forms, GQA 4:1 and 16:1, MQA and MHA, causal and sliding windows, and forced split
-// counts, fp16 and bf16.
+// counts, varlen queries, fp16 and bf16.
 
 #include <vector>
 
@@ -109,6 +109,20 @@ inline std::vector<DecodeCase> decode_matrix() {
     s.band = causal;
     s.splits = splits;
     add(s);
+  }
+  // Varlen queries (paged prefill of uneven chunks): a sequence with no queries, one with one
+  // token, chunks not a multiple of the row tile; causal and windowed; one part and several.
+  for (int splits : {1, 3}) {
+    DecodeCase chunks;
+    chunks.page_size = 16;
+    chunks.cached = {300, 40, 129, 64};
+    chunks.varlen_q = {5, 0, 33, 1};
+    chunks.seqlen_q = 33;
+    chunks.band = causal;
+    chunks.splits = splits;
+    add(chunks);
+    chunks.band = BandMask::window(20, 0);
+    add(chunks);
   }
   return cases;
 }

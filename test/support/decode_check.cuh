@@ -31,6 +31,7 @@ struct DecodeCase {
   int heads_q = 8;
   int heads_kv = 2;
   int seqlen_q = 1;                   // new query tokens
+  std::vector<int> varlen_q;          // per sequence, its query tokens (varlen queries); empty: seqlen_q each
   std::vector<int> cached = {100};    // per sequence: keys in the cache before the call
   std::vector<int> leftpad;           // per sequence, padding rows before them (empty: none)
   bool append = false;                // seqlen_new = seqlen_q new K/V rows
@@ -52,6 +53,11 @@ struct DecodeCase {
     s << "} " << kCache[static_cast<int>(cache)] << " page=" << page_size << (append ? " append" : "")
       << " rotary=" << kRotary[static_cast<int>(rotary)] << " band=(" << band.left << "," << band.right
       << ") splits=" << splits << (leftpad.empty() ? "" : " leftpad");
+    if (!varlen_q.empty()) {
+      s << " varlen_q={";
+      for (int t : varlen_q) s << t << ",";
+      s << "}";
+    }
     return s.str();
   }
 };
@@ -108,7 +114,14 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
   const int64_t cache_elements = int64_t(num_pages) * page_size * c.heads_kv * d;
   std::vector<double> k_cache = reference::random_normal(cache_elements, c.seed + 1);
   std::vector<double> v_cache = reference::random_normal(cache_elements, c.seed + 2);
-  std::vector<double> q = reference::random_normal(int64_t(batch) * c.seqlen_q * c.heads_q * d, c.seed + 3);
+  // Query tokens per sequence, packed (sequence-major) in Q, O and in the reference.
+  const bool varlen_q = !c.varlen_q.empty();
+  const std::vector<int> seqlens_q = varlen_q ? c.varlen_q : std::vector<int>(batch, c.seqlen_q);
+  std::vector<int> cu_seqlens_q(batch + 1, 0);
+  std::partial_sum(seqlens_q.begin(), seqlens_q.end(), cu_seqlens_q.begin() + 1);
+  const int total_q = cu_seqlens_q[batch];
+  const int max_seqlen_q = *std::max_element(seqlens_q.begin(), seqlens_q.end());
+  std::vector<double> q = reference::random_normal(int64_t(total_q) * c.heads_q * d, c.seed + 3);
   std::vector<double> k_new = reference::random_normal(int64_t(batch) * std::max(seqlen_new, 1) * c.heads_kv * d, c.seed + 4);
   std::vector<double> v_new = reference::random_normal(k_new.size(), c.seed + 5);
   const std::vector<Element> k_cache_elements = round_to_elements<Element>(k_cache);
@@ -161,7 +174,7 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
 
   // The reference problem: per sequence, its keys gathered from the expected cache, and its
   // queries rotated (rounded to Element, as the kernel keeps them in shared memory).
-  std::vector<int> seqlens_q(batch, c.seqlen_q), seqlens_k(batch);
+  std::vector<int> seqlens_k(batch);
   for (int b = 0; b < batch; ++b) seqlens_k[b] = c.cached[b] + seqlen_new;
   const reference::Shape shape = reference::Shape::varlen(c.heads_q, c.heads_kv, d, seqlens_q, seqlens_k, c.band);
   std::vector<double> k_ref(shape.kv_size()), v_ref(shape.kv_size()), q_ref = q;
@@ -177,7 +190,7 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
   if (rotary_dim > 0) {
     const bool per_token = c.band.bounded();
     for (int b = 0; b < batch; ++b)
-      for (int t = 0; t < c.seqlen_q; ++t)
+      for (int t = 0; t < seqlens_q[b]; ++t)
         for (int h = 0; h < c.heads_q; ++h) {
           double* const row = &q_ref[shape.q_index(b, t, h, 0)];
           rotate(row, c.cached[b] + (per_token ? t : 0));
@@ -190,7 +203,8 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
   DeviceArray<Element> q_device(q_elements), o_device(q_elements.size());
   DeviceArray<Element> k_new_device(k_new_elements), v_new_device(v_new_elements);
   DeviceArray<Element> cos_device(cos_elements), sin_device(sin_elements);
-  DeviceArray<float> lse_device(std::size_t(batch) * c.heads_q * c.seqlen_q);
+  DeviceArray<float> lse_device(std::size_t(total_q) * c.heads_q);
+  DeviceArray<int> cu_seqlens_q_device(cu_seqlens_q);
   // cache_seqlens count the padding rows: a sequence's keys are rows leftpad .. seqlens − 1.
   std::vector<int> seqlens(batch);
   for (int b = 0; b < batch; ++b) seqlens[b] = leftpad[b] + c.cached[b];
@@ -205,6 +219,7 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
                                        c.leftpad.empty() ? nullptr : leftpad_device.get());
   DecodeProblem problem = make_decode_problem(ElementTraits<Element>::dtype, batch, c.heads_q, c.seqlen_q, d,
                                               q_device.get(), o_device.get(), cache, c.heads_kv, lse_device.get());
+  if (varlen_q) set_varlen_queries(problem, cu_seqlens_q_device.get(), total_q, max_seqlen_q);
   problem.band = c.band;
   problem.host_seqlens = seqlens.data();
   if (c.append) set_appended_kv(problem, k_new_device.get(), v_new_device.get(), seqlen_new);
@@ -238,7 +253,7 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
   const reference::ForwardResult exact = reference::forward(shape, q_ref, k_ref, v_ref, host_variant);
   const reference::ForwardResult rounded =
       reference::forward(shape, q_ref, k_ref, v_ref, host_variant, reference::RoundedLike<Element>{});
-  const std::vector<double> o = to_doubles(o_device.download());  // (batch, seqlen_q, heads_q, d) = packed order
+  const std::vector<double> o = to_doubles(o_device.download());  // (total_q, heads_q, d) = packed order
   REQUIRE_FALSE(reference::any_nan(o));
   const double error = reference::max_abs_diff(o, exact.o);
   const double baseline = reference::max_abs_diff(rounded.o, exact.o);
@@ -246,14 +261,15 @@ void check_decode(int head_dim, const DecodeCase& c, const DecodeLauncher& launc
   INFO("max |O - O_ref| = " << error << ", same-precision baseline = " << baseline << ", slack = " << slack);
   CHECK(error <= 2.0 * baseline + slack);
 
-  const std::vector<float> lse = lse_device.download();  // (batch, heads_q, seqlen_q)
+  const std::vector<float> lse = lse_device.download();  // (batch, heads_q, seqlen_q), varlen (heads_q, total_q)
   double lse_error = 0.0;
   int64_t mismatched_infinities = 0;
   for (int b = 0; b < batch; ++b)
     for (int h = 0; h < c.heads_q; ++h)
-      for (int t = 0; t < c.seqlen_q; ++t) {
+      for (int t = 0; t < seqlens_q[b]; ++t) {
         const double expected = exact.lse[shape.lse_index(b, h, t)];
-        const double actual = lse[(int64_t(b) * c.heads_q + h) * c.seqlen_q + t];
+        const double actual = lse[varlen_q ? int64_t(h) * total_q + cu_seqlens_q[b] + t
+                                           : (int64_t(b) * c.heads_q + h) * c.seqlen_q + t];
         if (std::isinf(expected) || !std::isfinite(actual)) {
           mismatched_infinities += !(std::isinf(expected) && std::isinf(actual) && actual < 0);
         } else {

@@ -204,13 +204,26 @@ def flash_attn_kvpacked_func(q, kv, dropout_p=0.0, softmax_scale=None, causal=Fa
 
 def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
                            softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
-                           deterministic=False, return_attn_probs=False):
+                           deterministic=False, return_attn_probs=False, block_table=None):
     """q: (total_q, nheads, headdim), k, v: (total_k, nheads_k, headdim), packed sequences;
     cu_seqlens_*: int32 (batch + 1,) prefix offsets. Returns out (total_q, nheads, headdim);
     with return_attn_probs, (out, softmax_lse (nheads, total_q), None). alibi_slopes: float32
-    (nheads,) or (batch, nheads), a row per sequence."""
-    out, lse = _attend(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
-                       softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic)
+    (nheads,) or (batch, nheads), a row per sequence.
+    block_table: int32 (batch, max_pages) makes k, v a paged cache (num_pages, page_size,
+    nheads_k, headdim) of any page size, sequence b's keys the first cu_seqlens_k[b + 1] -
+    cu_seqlens_k[b] rows of its pages (paged prefill). Inference only: no dropout, no gradient."""
+    if block_table is not None:
+        if dropout_p:
+            raise ValueError(f"attnkit_torch: dropout_p = {dropout_p} with block_table: the paged path is inference only")
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+            raise NotImplementedError("attnkit_torch: flash_attn_varlen_func with block_table has no backward; call it "
+                                      "under torch.no_grad() or with tensors that do not require grad")
+        seqlens_k = cu_seqlens_k[1:] - cu_seqlens_k[:-1]
+        out, lse = _kvcache(q, k, v, None, None, None, None, seqlens_k, None, None, block_table, softmax_scale, causal,
+                            window_size, softcap, True, alibi_slopes, 0, cu_seqlens_q, int(max_seqlen_q))
+    else:
+        out, lse = _attend(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k), dropout_p,
+                           softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic)
     return (out, lse, None) if return_attn_probs else out
 
 
@@ -255,13 +268,24 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
     Lengths given as a Python int are checked against the cache's capacity; a device tensor of
     lengths is not read on the host (no synchronization): lengths past the cache read nothing
     outside it, and give a meaningless answer."""
+    out, lse = _kvcache(q, k_cache, v_cache, k, v, rotary_cos, rotary_sin, cache_seqlens, cache_batch_idx,
+                        cache_leftpad, block_table, softmax_scale, causal, window_size, softcap, rotary_interleaved,
+                        alibi_slopes, num_splits)
+    return (out, lse) if return_softmax_lse else out
+
+
+def _kvcache(q, k_cache, v_cache, k, v, rotary_cos, rotary_sin, cache_seqlens, cache_batch_idx, cache_leftpad,
+             block_table, softmax_scale, causal, window_size, softcap, rotary_interleaved, alibi_slopes, num_splits,
+             cu_seqlens_q=None, max_seqlen_q=0):
+    """flash_attn_with_kvcache and the paged flash_attn_varlen_func: (out, lse). With
+    cu_seqlens_q, q is (total_q, nheads, headdim) and lse (nheads, total_q)."""
     ext = _load()
     d = q.shape[-1]
     if d not in built_head_dims():
-        raise ValueError(f"attnkit_torch: flash_attn_with_kvcache needs a built head dim, got head_dim = {d}; this "
+        raise ValueError(f"attnkit_torch: attention over a KV cache needs a built head dim, got head_dim = {d}; this "
                          f"build has {built_head_dims()} (ATTNKIT_TORCH_HEAD_DIMS before the first import); the "
                          f"cache is updated in place, so it is not padded")
-    batch = q.shape[0]
+    batch = q.shape[0] if cu_seqlens_q is None else cu_seqlens_q.shape[0] - 1
     host_lengths = None
     if cache_seqlens is None:
         cache_seqlens = k_cache.shape[1] * (1 if block_table is None else block_table.shape[1])
@@ -273,17 +297,16 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
         cache_seqlens = cache_seqlens.to(device=q.device, dtype=torch.int32)
     # Index tensors of another integer type (torch.tensor([...]) is int64) are converted on the
     # device, without a synchronization; the kernels read int32.
-    cache_seqlens, cache_batch_idx, cache_leftpad, block_table = (
+    cache_seqlens, cache_batch_idx, cache_leftpad, block_table, cu_seqlens_q = (
         t.to(torch.int32) if t is not None and not t.is_floating_point() and t.dtype != torch.int32 else t
-        for t in (cache_seqlens, cache_batch_idx, cache_leftpad, block_table))
+        for t in (cache_seqlens, cache_batch_idx, cache_leftpad, block_table, cu_seqlens_q))
     if rotary_cos is not None:
         rotary_cos, rotary_sin = (t.to(q.dtype).contiguous() for t in (rotary_cos, rotary_sin))
     scale = d ** -0.5 if softmax_scale is None else float(softmax_scale)
     left, right = _window(causal, window_size)
-    out, lse = ext.decode(q, k_cache, v_cache, k, v, rotary_cos, rotary_sin, cache_seqlens, cache_batch_idx,
-                          cache_leftpad, block_table, scale, left, right, float(softcap), bool(rotary_interleaved),
-                          alibi_slopes, int(num_splits), host_lengths)
-    return (out, lse) if return_softmax_lse else out
+    return ext.decode(q, k_cache, v_cache, k, v, rotary_cos, rotary_sin, cache_seqlens, cache_batch_idx,
+                      cache_leftpad, block_table, scale, left, right, float(softcap), bool(rotary_interleaved),
+                      alibi_slopes, int(num_splits), host_lengths, cu_seqlens_q, int(max_seqlen_q))
 
 
 from .block_sparse import BlockMask, attention, create_block_mask  # noqa: E402  (uses _load, _Attention)

@@ -1,4 +1,5 @@
-"""attnkit_torch.flash_attn_with_kvcache against a float32 reference built from the same cache:
+"""attnkit_torch.flash_attn_with_kvcache (and flash_attn_varlen_func over a paged cache) against a
+float32 reference built from the same cache:
 contiguous and paged caches (shuffled pages of several sizes), uneven lengths, appended tokens
 with rotary in both forms, GQA, causal and windowed, forced split counts, and the cache written
 in place; under attnkit's tolerance rule (test_attnkit_torch.py)."""
@@ -114,6 +115,46 @@ def test_kvcache_splits_window_alibi(splits):
         baseline = reference(*args, dtype=dtype, **kwargs).float()
         error = (out[b].float() - exact[0]).abs().max().item()
         assert error <= 2 * (baseline[0] - exact[0]).abs().max().item() + 1e-3
+
+
+@pytest.mark.parametrize("page_size", [1, 16, 256])
+@pytest.mark.parametrize("window", [(-1, -1), (40, 0)])
+def test_paged_varlen_prefill(page_size, window):
+    """flash_attn_varlen_func with block_table: uneven query chunks (one empty, one of one token)
+    over each sequence's paged keys, bottom-right causal or windowed; out and LSE (nheads, total_q)."""
+    g = torch.Generator(device="cuda").manual_seed(13)
+    lengths_k, lengths_q, h, h_k, d, dtype = [300, 40, 129, 64], [5, 0, 33, 1], 8, 2, 128, torch.bfloat16
+    k_cache, v_cache, table, rows = make_cache(lengths_k, 0, h_k, d, dtype, page_size, g)
+    cu_q = torch.tensor([0] + lengths_q, device="cuda").cumsum(0).to(torch.int32)
+    cu_k = torch.tensor([0] + lengths_k, device="cuda").cumsum(0).to(torch.int32)
+    q = torch.randn(sum(lengths_q), h, d, device="cuda", dtype=dtype, generator=g)
+    causal = window == (-1, -1)
+    with torch.no_grad():
+        out, lse, _ = attnkit_torch.flash_attn_varlen_func(
+            q, k_cache, v_cache, cu_q, cu_k, max(lengths_q), max(lengths_k), causal=causal, window_size=window,
+            return_attn_probs=True, block_table=table)
+    assert out.shape == q.shape and lse.shape == (h, sum(lengths_q))
+    for b, (length_q, length_k) in enumerate(zip(lengths_q, lengths_k)):
+        if length_q == 0:
+            continue
+        page, slot = rows(b, length_k)
+        begin = int(cu_q[b])
+        args = (q[begin:begin + length_q][None], k_cache[page, slot][None], v_cache[page, slot][None])
+        kwargs = dict(causal=causal, window=window)
+        exact = reference(*args, **kwargs)
+        baseline = reference(*args, dtype=dtype, **kwargs).float()
+        error = (out[begin:begin + length_q].float() - exact[0]).abs().max().item()
+        assert error <= 2 * (baseline[0] - exact[0]).abs().max().item() + 1e-3 * max(1.0, exact.abs().max().item())
+        # The LSE of the same rows, from the float32 scores.
+        scores = torch.einsum("qhd,khd->hqk", args[0][0].float(), args[1][0].float().repeat_interleave(h // h_k, 1))
+        rows_q = torch.arange(length_q, device="cuda")[:, None] + length_k - length_q
+        cols = torch.arange(length_k, device="cuda")[None, :]
+        keep = (cols <= rows_q) & (cols >= rows_q - window[0] if window[0] >= 0 else True)
+        expected = (scores * d ** -0.5).masked_fill(~keep, float("-inf")).logsumexp(-1)
+        torch.testing.assert_close(lse[:, begin:begin + length_q], expected, atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="dropout_p"):
+        attnkit_torch.flash_attn_varlen_func(q, k_cache, v_cache, cu_q, cu_k, 33, 300, dropout_p=0.1,
+                                             block_table=table)
 
 
 def test_kvcache_errors_name_the_value():

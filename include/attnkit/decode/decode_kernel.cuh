@@ -62,7 +62,9 @@ __global__ void __launch_bounds__(Config::kThreads)
   const int head_kv = blockIdx.y / params.row_tiles;
   const int row0 = (blockIdx.y % params.row_tiles) * kRows;
   const int batch = blockIdx.z;
-  const int valid_rows = min(kRows, params.rows.count() - row0);
+  const int seqlen_q = problem.query_tokens(batch);
+  const int valid_rows = min(kRows, params.rows.group() * seqlen_q - row0);
+  if (valid_rows <= 0) return;  // varlen queries: this sequence has fewer tiles
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
 
@@ -76,7 +78,6 @@ __global__ void __launch_bounds__(Config::kThreads)
 
   // This sequence's lengths; the variant as they make it (mask/variant.cuh, for_sequence).
   const int cached_keys = decode_cached_keys(problem, batch);
-  const int seqlen_q = problem.seqlen_q;
   const int seqlen_k = max(0, min(cached_keys + problem.seqlen_new,
                                   static_cast<int>(cache.capacity()) -
                                       (cache.leftpad != nullptr ? cache.leftpad[batch] : 0)));
@@ -122,13 +123,13 @@ __global__ void __launch_bounds__(Config::kThreads)
 
   // Query rows of this tile, gathered by warp 0 while every warp starts its first blocks.
   const int head_q0 = head_kv * params.rows.group();
-  const Element* const q_batch = static_cast<const Element*>(problem.q.data) + batch * problem.q.batch_stride;
+  const Element* const q_data = static_cast<const Element*>(problem.q.data);
   if (warp == 0) {
     gather_rows_async_warp<QLayout>(q_tile, [&](int row) -> const Element* {
       if (row >= valid_rows) return nullptr;
       const GqaRows::Row r = params.rows[row0 + row];
-      return q_batch + r.token * problem.q.row_stride + (head_q0 + r.head_in_group) * problem.q.head_stride;
-    }, q_batch, lane);
+      return q_data + problem.query_offset(problem.q, batch, r.token, head_q0 + r.head_in_group);
+    }, q_data, lane);
   }
   for (int i = 0; i < kStages - 1; ++i) {
     if (i < warp_blocks) load_kv_block(block_of(i), i);
@@ -165,13 +166,13 @@ __global__ void __launch_bounds__(Config::kThreads)
     gemm_a_bt<Element, QLayout, KVLayout>(s, q_tile, 0, k_stage(stage), lane);
     if constexpr (Variant::has_score_mod) {
       s.for_each(lane, [&](int row, int col, float& score) {
-        const GqaRows::Row r = params.rows[min(row0 + row, params.rows.count() - 1)];
+        const GqaRows::Row r = params.rows[row0 + min(row, valid_rows - 1)];
         score = variant.score_mod(score * scale, batch, head_of(r), r.token, key0 + col);
       });
     }
     if (Variant::has_mask_mod || key0 < all_rows_begin || key0 + kBlockN > all_rows_end) {
       mask_score_rows(s, band, variant, batch, [&](int row) {
-        const GqaRows::Row r = params.rows[min(row0 + row, params.rows.count() - 1)];
+        const GqaRows::Row r = params.rows[row0 + min(row, valid_rows - 1)];
         return ScoreRow{r.token, head_of(r)};
       }, key0, seqlen_q, seqlen_k, lane);
     }
@@ -208,15 +209,14 @@ __global__ void __launch_bounds__(Config::kThreads)
     const float normalizer = row_normalizer[row];
     value = make_float4(value.x * normalizer, value.y * normalizer, value.z * normalizer, value.w * normalizer);
     if (split_output) {
-      const int64_t out_row = (static_cast<int64_t>(batch) * seqlen_q + r.token) * problem.heads_q + head;
+      const int64_t out_row = problem.query_token_index(batch, r.token) * problem.heads_q + head;
       *reinterpret_cast<float4*>(params.partials.output_row(split, out_row) + col) = value;
       if (col == 0) params.partials.lse_of(split, out_row) = row_lse[row];
     } else {
-      Element* const out = static_cast<Element*>(problem.o.data) + batch * problem.o.batch_stride +
-                           r.token * problem.o.row_stride + head * problem.o.head_stride + col;
+      Element* const out =
+          static_cast<Element*>(problem.o.data) + problem.query_offset(problem.o, batch, r.token, head) + col;
       *reinterpret_cast<uint2*>(out) = make_uint2(pack2<Element>(value.x, value.y), pack2<Element>(value.z, value.w));
-      if (col == 0 && problem.lse != nullptr)
-        problem.lse[batch * problem.lse_batch_stride + head * problem.lse_head_stride + r.token] = row_lse[row];
+      if (col == 0 && problem.lse != nullptr) problem.lse[problem.lse_offset(batch, r.token, head)] = row_lse[row];
     }
   }
 }
@@ -226,16 +226,16 @@ template <class Element, int HeadDim>
 __global__ void combine_splits_kernel(const __grid_constant__ DecodeProblem problem, const SplitPartials partials) {
   const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   if (row >= partials.rows) return;
-  // row = (batch · seqlen_q + token) · heads_q + head
+  // row = query_token_index · heads_q + head; varlen queries index the packed tokens directly
+  // (batch 0, token = the packed index), and the rows past the last sequence's hold nothing.
   const int head = static_cast<int>(row % problem.heads_q);
-  const int64_t batch_token = row / problem.heads_q;
-  const int token = static_cast<int>(batch_token % problem.seqlen_q);
-  const int batch = static_cast<int>(batch_token / problem.seqlen_q);
-  Element* const out = static_cast<Element*>(problem.o.data) + batch * problem.o.batch_stride +
-                       token * problem.o.row_stride + head * problem.o.head_stride;
-  float* const lse = problem.lse != nullptr
-                         ? problem.lse + batch * problem.lse_batch_stride + head * problem.lse_head_stride + token
-                         : nullptr;
+  const int64_t packed_token = row / problem.heads_q;
+  const bool varlen = problem.cu_seqlens_q != nullptr;
+  if (varlen && packed_token >= problem.cu_seqlens_q[problem.batch]) return;
+  const int batch = varlen ? 0 : static_cast<int>(packed_token / problem.seqlen_q);
+  const int token = static_cast<int>(varlen ? packed_token : packed_token % problem.seqlen_q);
+  Element* const out = static_cast<Element*>(problem.o.data) + problem.query_offset(problem.o, batch, token, head);
+  float* const lse = problem.lse != nullptr ? problem.lse + problem.lse_offset(batch, token, head) : nullptr;
   combine_split_row<HeadDim>(partials, row, out, lse, threadIdx.x % 32);
 }
 

@@ -19,6 +19,11 @@
 // seqlens[b] − leftpad[b] + t; query token t at the same position + t when the problem is
 // causal or windowed, and at seqlens[b] − leftpad[b] for every token otherwise (the queries
 // are then taken as one step; flash-attn's convention).
+//
+// Varlen queries (paged or chunked prefill of uneven chunks, set_varlen_queries): sequence b
+// has its own count of query tokens, rows cu_seqlens_q[b] .. cu_seqlens_q[b + 1] − 1 of a
+// packed Q and O (total_q, heads_q, head_dim) and LSE (heads_q, total_q); seqlen_q is then the
+// longest (an upper bound will do), and token t of sequence b sits at L_b − seqlen_q(b) + t.
 
 #include <cmath>
 #include <cstdint>
@@ -68,8 +73,30 @@ struct DecodeProblem {
   // length plus seqlen_new against the cache's capacity and the block table's width.
   const int* host_seqlens = nullptr;
 
+  // Varlen queries: (batch + 1) prefix offsets on the device; nullptr: seqlen_q for every
+  // sequence, and Q, O, LSE reached through their batch strides.
+  const int* cu_seqlens_q = nullptr;
+
   bool appends() const { return k_new.data != nullptr; }
   float effective_scale() const;
+
+  // Query tokens of sequence `batch`, and where its token `token` of head `head` lives in Q or
+  // O (elements from data) and in LSE.
+  ATTNKIT_HOST_DEVICE int query_tokens(int batch) const {
+    return cu_seqlens_q != nullptr ? cu_seqlens_q[batch + 1] - cu_seqlens_q[batch] : seqlen_q;
+  }
+  ATTNKIT_HOST_DEVICE int64_t query_offset(const TensorRef& t, int batch, int token, int head) const {
+    const int64_t first = cu_seqlens_q != nullptr ? cu_seqlens_q[batch] * t.row_stride : batch * t.batch_stride;
+    return first + token * t.row_stride + head * t.head_stride;
+  }
+  ATTNKIT_HOST_DEVICE int64_t lse_offset(int batch, int token, int head) const {
+    const int64_t first = cu_seqlens_q != nullptr ? cu_seqlens_q[batch] : batch * lse_batch_stride;
+    return first + head * lse_head_stride + token;
+  }
+  // The packed index of a query token among all sequences' (batch · seqlen_q of them at most).
+  ATTNKIT_HOST_DEVICE int64_t query_token_index(int batch, int token) const {
+    return (cu_seqlens_q != nullptr ? cu_seqlens_q[batch] : static_cast<int64_t>(batch) * seqlen_q) + token;
+  }
 };
 
 // Q, O contiguous (batch, seqlen_q, heads_q, head_dim), LSE (batch, heads_q, seqlen_q); the
@@ -79,6 +106,10 @@ DecodeProblem make_decode_problem(DType dtype, int batch, int heads_q, int seqle
 
 // Adds this step's keys and values, contiguous (batch, seqlen_new, heads_kv, head_dim).
 void set_appended_kv(DecodeProblem& problem, const void* k_new, const void* v_new, int seqlen_new);
+
+// Makes the queries varlen: Q and O packed (total_q, heads_q, head_dim), contiguous, LSE
+// (heads_q, total_q); cu_seqlens_q (batch + 1) on the device; max_seqlen_q the longest.
+void set_varlen_queries(DecodeProblem& problem, const int* cu_seqlens_q, int total_q, int max_seqlen_q);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -108,6 +139,16 @@ inline void set_appended_kv(DecodeProblem& problem, const void* k_new, const voi
   problem.k_new = detail::bshd_tensor(k_new, problem.heads_kv, problem.head_dim, seqlen_new);
   problem.v_new = detail::bshd_tensor(v_new, problem.heads_kv, problem.head_dim, seqlen_new);
   problem.seqlen_new = seqlen_new;
+}
+
+inline void set_varlen_queries(DecodeProblem& problem, const int* cu_seqlens_q, int total_q, int max_seqlen_q) {
+  problem.cu_seqlens_q = cu_seqlens_q;
+  problem.seqlen_q = max_seqlen_q;
+  problem.q = detail::bshd_tensor(problem.q.data, problem.heads_q, problem.head_dim, total_q);
+  problem.o = detail::bshd_tensor(problem.o.data, problem.heads_q, problem.head_dim, total_q);
+  problem.o.batch_stride = problem.q.batch_stride = 0;
+  problem.lse_head_stride = total_q;
+  problem.lse_batch_stride = 0;
 }
 
 }  // namespace attnkit

@@ -20,16 +20,18 @@ inline void validate_decode_problem(const DecodeProblem& p, DType dtype, int hea
   require(p.seqlen_q > 0, "seqlen_q = ", p.seqlen_q, " (new query tokens per sequence) must be positive");
   require(std::isfinite(p.softmax_scale) && p.softmax_scale >= 0.f, "softmax_scale = ", p.softmax_scale,
           " must be positive and finite (0 selects 1/sqrt(head_dim))");
-  detail::require_tensor(p.q, "q", false);
-  detail::require_tensor(p.o, "o", false);
+  const bool varlen_q = p.cu_seqlens_q != nullptr;
+  detail::require_tensor(p.q, "q", varlen_q);
+  detail::require_tensor(p.o, "o", varlen_q);
   detail::require_disjoint({"o.head_stride", p.o.head_stride, p.heads_q, "heads_q"},
                            {"o.row_stride", p.o.row_stride, p.seqlen_q, "seqlen_q"}, p.head_dim, "head_dim",
                            "(token, head) pairs of o");
   if (p.lse != nullptr) {
     require(reinterpret_cast<uintptr_t>(p.lse) % 4 == 0, "lse = ", static_cast<void*>(p.lse), " is not 4-byte aligned");
-    detail::require_disjoint({"lse_head_stride", p.lse_head_stride, p.heads_q, "heads_q"},
-                             {"lse_batch_stride", p.lse_batch_stride, p.batch, "batch"}, p.seqlen_q, "seqlen_q",
-                             "(batch, head) rows of lse");
+    if (!varlen_q)
+      detail::require_disjoint({"lse_head_stride", p.lse_head_stride, p.heads_q, "heads_q"},
+                               {"lse_batch_stride", p.lse_batch_stride, p.batch, "batch"}, p.seqlen_q, "seqlen_q",
+                               "(batch, head) rows of lse");
   }
 
   const KVCache& c = p.cache;
@@ -58,6 +60,7 @@ inline void validate_decode_problem(const DecodeProblem& p, DType dtype, int hea
     require(p.seqlen_new == 0, "seqlen_new = ", p.seqlen_new, " but k_new is a null pointer");
   }
   if (p.rotary.enabled()) {
+    require(!varlen_q, "rotary with varlen queries (cu_seqlens_q) is not supported: rotate them before the call");
     require(p.rotary.sin != nullptr, "rotary.cos is given but rotary.sin is a null pointer");
     require(p.rotary.dim > 0 && p.rotary.dim % 2 == 0 && p.rotary.dim <= p.head_dim, "rotary.dim = ",
             p.rotary.dim, " must be even and in [2, head_dim = ", p.head_dim, "]");

@@ -295,6 +295,8 @@ std::vector<at::Tensor> backward(const at::Tensor& d_out, const at::Tensor& q, c
 // block_table (batch, max_pages); k, v (batch, seqlen_new, heads_k, d) appended in place;
 // cache_seqlens, cache_batch_idx, cache_leftpad int32 (batch,). `host_seqlens`: the lengths
 // when the caller knew them on the host (a Python int), checked against the cache's capacity.
+// With cu_seqlens_q (batch + 1, int32) the queries are varlen (paged prefill): q (total_q,
+// heads, d), max_seqlen_q the longest sequence's, and the LSE comes back (heads, total_q).
 
 void check_int_vector(const std::optional<at::Tensor>& t, const char* name, int64_t batch, const at::Device& device) {
   if (!t.has_value()) return;
@@ -320,9 +322,11 @@ std::vector<at::Tensor> decode(const at::Tensor& q, const at::Tensor& k_cache, c
                                std::optional<at::Tensor> cache_leftpad, std::optional<at::Tensor> block_table,
                                double softmax_scale, int64_t window_left, int64_t window_right, double softcap,
                                bool rotary_interleaved, std::optional<at::Tensor> alibi_slopes, int64_t num_splits,
-                               std::optional<std::vector<int64_t>> host_seqlens) {
+                               std::optional<std::vector<int64_t>> host_seqlens,
+                               std::optional<at::Tensor> cu_seqlens_q, int64_t max_seqlen_q) {
   const c10::cuda::CUDAGuard guard(q.device());
-  check_input(q, "q", 4);
+  const bool varlen_q = cu_seqlens_q.has_value();
+  check_input(q, "q", varlen_q ? 3 : 4);
   check_input(k_cache, "k_cache", 4);
   check_input(v_cache, "v_cache", 4);
   ATTNKIT_TORCH_CHECK(k_cache.scalar_type() == q.scalar_type() && v_cache.scalar_type() == q.scalar_type(),
@@ -330,28 +334,40 @@ std::vector<at::Tensor> decode(const at::Tensor& q, const at::Tensor& k_cache, c
                       k_cache.scalar_type(), ", ", v_cache.scalar_type(), ")");
   ATTNKIT_TORCH_CHECK(k_cache.sizes() == v_cache.sizes(), "attnkit_torch: k_cache and v_cache must have the same shape, got ",
                       k_cache.sizes(), " and ", v_cache.sizes());
-  ATTNKIT_TORCH_CHECK(k_cache.size(3) == q.size(3), "attnkit_torch: q has head_dim ", q.size(3), " but k_cache has ",
-                      k_cache.size(3));
-  const int64_t batch = q.size(0);
+  ATTNKIT_TORCH_CHECK(k_cache.size(3) == q.size(-1), "attnkit_torch: q has head_dim ", q.size(-1),
+                      " but k_cache has ", k_cache.size(3));
   const at::Device device = q.device();
+  const int64_t batch = varlen_q ? cu_seqlens_q->numel() - 1 : q.size(0);
+  if (varlen_q) {
+    ATTNKIT_TORCH_CHECK(cu_seqlens_q->device() == device && cu_seqlens_q->scalar_type() == at::kInt &&
+                            cu_seqlens_q->is_contiguous() && cu_seqlens_q->dim() == 1 && batch >= 1,
+                        "attnkit_torch: cu_seqlens_q must be a contiguous int32 tensor of shape (batch + 1,) on q's "
+                        "device, got ", cu_seqlens_q->scalar_type(), " ", cu_seqlens_q->sizes(), " on ",
+                        cu_seqlens_q->device().str());
+    ATTNKIT_TORCH_CHECK(max_seqlen_q >= 1 && max_seqlen_q <= q.size(0), "attnkit_torch: max_seqlen_q = ",
+                        max_seqlen_q, " must be in [1, total_q = ", q.size(0), "]");
+  }
   check_int_vector(cache_seqlens, "cache_seqlens", batch, device);
   check_int_vector(cache_batch_idx, "cache_batch_idx", batch, device);
   check_int_vector(cache_leftpad, "cache_leftpad", batch, device);
 
   at::Tensor o = at::empty_like(q, at::MemoryFormat::Contiguous);
-  at::Tensor lse = at::empty({batch, q.size(2), q.size(1)}, q.options().dtype(at::kFloat));
+  const int64_t heads_q = q.size(-2);
+  at::Tensor lse = varlen_q ? at::empty({heads_q, q.size(0)}, q.options().dtype(at::kFloat))
+                            : at::empty({batch, heads_q, q.size(1)}, q.options().dtype(at::kFloat));
   attnkit::DecodeProblem p;
   p.dtype = q.scalar_type() == at::kBFloat16 ? attnkit::DType::bf16 : attnkit::DType::f16;
   p.batch = static_cast<int>(batch);
-  p.seqlen_q = static_cast<int>(q.size(1));
-  p.heads_q = static_cast<int>(q.size(2));
+  p.seqlen_q = static_cast<int>(varlen_q ? max_seqlen_q : q.size(1));
+  p.heads_q = static_cast<int>(heads_q);
   p.heads_kv = static_cast<int>(k_cache.size(2));
-  p.head_dim = static_cast<int>(q.size(3));
+  p.head_dim = static_cast<int>(q.size(-1));
   p.q = tensor_ref(q);
   p.o = tensor_ref(o);
   p.lse = lse.data_ptr<float>();
-  p.lse_head_stride = p.seqlen_q;
-  p.lse_batch_stride = int64_t(p.heads_q) * p.seqlen_q;
+  p.cu_seqlens_q = varlen_q ? cu_seqlens_q->data_ptr<int>() : nullptr;
+  p.lse_head_stride = lse.stride(varlen_q ? 0 : 1);
+  p.lse_batch_stride = varlen_q ? 0 : lse.stride(0);
   p.softmax_scale = static_cast<float>(softmax_scale);
   p.band = attnkit::BandMask::window(static_cast<int>(window_left), static_cast<int>(window_right));
 
