@@ -4,6 +4,8 @@
 // Figure: GB/s = bytes of K and V read / time (what a decode step must move), and `of_copy`,
 // that over the device-to-device copy bandwidth measured first in the same process (bytes
 // read + written by a 2 GiB cudaMemcpy), the physical bound of a decode step.
+// decode_splits/...: the short-context rows of batch 1 and 8 at forced split counts, the data
+// the split heuristic (split_kv.cuh) is tuned on.
 
 #include <algorithm>
 #include <numeric>
@@ -36,7 +38,8 @@ double copy_bandwidth() {
   return measured;
 }
 
-void decode_body(benchmark::State& state, int batch, int context, int page_size) {
+// forced_splits 0: the heuristic's count.
+void decode_body(benchmark::State& state, int batch, int context, int page_size, int forced_splits = 0) {
   const bool paged = page_size > 0;
   const int pages_per_sequence = paged ? (context + page_size - 1) / page_size : 1;
   const int rows_per_page = paged ? page_size : context;
@@ -62,8 +65,9 @@ void decode_body(benchmark::State& state, int batch, int context, int page_size)
   const DecodeProblem problem =
       make_decode_problem(DType::bf16, batch, kHeadsQ, 1, kHeadDim, q.get(), o.get(), cache, kHeadsKV);
   // The split workspace is allocated once, as a serving loop would.
-  const int splits = decode_split_count<bfloat16_t, kHeadDim>(problem);
   DecodeOptions options;
+  options.splits = forced_splits;
+  const int splits = decode_split_count<bfloat16_t, kHeadDim>(problem, options);
   options.splits = splits;
   options.workspace_bytes = decode_workspace_bytes(problem, splits);
   DeviceBuffer<char> workspace(std::max<std::size_t>(options.workspace_bytes, 256));
@@ -96,6 +100,17 @@ int main(int argc, char** argv) {
           } catch (const std::exception& e) {
             if (!state.error_occurred()) state.SkipWithError(e.what());
           }
+        })->UseManualTime()->Unit(benchmark::kMicrosecond);
+      }
+    }
+  }
+  for (const int batch : {1, 8}) {
+    for (const int context : {1024, 4096, 16384}) {
+      for (const int splits : {1, 2, 4, 8, 16, 32, 64}) {
+        const std::string name = "decode_splits/contiguous/b" + std::to_string(batch) + "/ctx" +
+                                 std::to_string(context) + "/s" + std::to_string(splits);
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+          decode_body(state, batch, context, 0, splits);
         })->UseManualTime()->Unit(benchmark::kMicrosecond);
       }
     }

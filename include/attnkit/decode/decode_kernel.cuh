@@ -109,16 +109,13 @@ __global__ void __launch_bounds__(Config::kThreads)
   const Element* const v_cache = static_cast<const Element*>(cache.v.data);
   auto load_kv_block = [&](int block, int stage) {
     const int key0 = block * kBlockN;
-    // Rows past the sequence read as zeros and are masked; rows whose page is invalid read
-    // as zeros (kv_cache.cuh).
-    gather_rows_async_warp<KVLayout>(k_stage(stage), [&](int row) -> const Element* {
+    // One page lookup per row for K and V. Rows past the sequence read as zeros and are
+    // masked; rows whose page is invalid read as zeros (kv_cache.cuh).
+    gather_row_pairs_async_warp<KVLayout>(k_stage(stage), v_stage(stage), [&](int row) -> GatheredRowPair<Element> {
       const CacheSlot at = key0 + row < seqlen_k ? cache_rows.locate(key0 + row) : CacheSlot{-1, 0};
-      return at.valid() ? k_cache + cache_rows.k_offset(at, cache) : nullptr;
+      if (!at.valid()) return {nullptr, nullptr};
+      return {k_cache + cache_rows.k_offset(at, cache), v_cache + cache_rows.v_offset(at, cache)};
     }, k_cache, lane);
-    gather_rows_async_warp<KVLayout>(v_stage(stage), [&](int row) -> const Element* {
-      const CacheSlot at = key0 + row < seqlen_k ? cache_rows.locate(key0 + row) : CacheSlot{-1, 0};
-      return at.valid() ? v_cache + cache_rows.v_offset(at, cache) : nullptr;
-    }, v_cache, lane);
   };
 
   // Query rows of this tile, gathered by warp 0 while every warp starts its first blocks.
