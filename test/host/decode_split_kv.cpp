@@ -19,8 +19,10 @@ TEST_CASE("choose_num_splits", "[decode][split_kv]") {
   CHECK(choose_num_splits(132, 132, 1, 1 << 20, 256) == 1);
   CHECK(choose_num_splits(106, 132, 1, 1 << 20, 256) == 1);
   CHECK(choose_num_splits(1000, 132, 1, 1 << 20, 256) == 1);
-  // Batch 1, 8 KV heads, a long context: enough splits for one wave (132 / 8 -> 17).
-  CHECK(choose_num_splits(8, 132, 1, 65536, 256) == 17);
+  // Batch 1, 8 KV heads, a long context: as many splits as fit one wave (132 / 8 -> 16, not
+  // 17, which would leave 4 CTAs to a second wave).
+  CHECK(choose_num_splits(8, 132, 1, 65536, 256) == 16);
+  CHECK(choose_num_splits(64, 132, 1, 65536, 256) == 2);
   // A short context bounds the splits by the least work per split.
   CHECK(choose_num_splits(8, 132, 1, 1024, 256) == 4);
   CHECK(choose_num_splits(8, 132, 1, 100, 256) == 1);
@@ -29,6 +31,7 @@ TEST_CASE("choose_num_splits", "[decode][split_kv]") {
   // Degenerate inputs stay in range.
   CHECK(choose_num_splits(0, 132, 1, 1 << 20, 256) == 1);
   CHECK(choose_num_splits(1, 132, 0, 1 << 20, 0) >= 1);
+  CHECK(choose_num_splits(100, 132, 1, 1 << 20, 256) == 1);
 }
 
 TEST_CASE("SplitPartials layout", "[decode][split_kv]") {
