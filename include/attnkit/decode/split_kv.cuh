@@ -70,44 +70,33 @@ inline int choose_num_splits(int64_t ctas, int sms, int ctas_per_sm, int64_t max
   return static_cast<int>(std::clamp<int64_t>(std::min(by_grid, by_length), 1, kMaxSplits));
 }
 
-#if defined(__CUDACC__)  // the merge uses warp shuffles; the rest of this header is host code too
 // Merges the parts of row `row` into `output` (HeadDim elements, Element) and, when `lse` is
-// not null, its LSE; by one warp. Lane s holds part s's LSE and weight (and s + 32's), so the
-// parts' LSEs load at once and their rows are independent loads, not a chain of round trips.
+// not null, its LSE; by one warp, lane-strided over the features.
 template <int HeadDim, class Element>
 ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void combine_split_row(const SplitPartials& parts, int64_t row, Element* output,
                                                           float* lse, int lane) {
-  static_assert(kMaxSplits <= 64, "two parts per lane");
-  constexpr unsigned kWarp = 0xffffffffu;
-  const float lse_low = lane < parts.splits ? parts.lse_of(lane, row) : negative_infinity();
-  const float lse_high = lane + 32 < parts.splits ? parts.lse_of(lane + 32, row) : negative_infinity();
-  float max_lse = fmaxf(lse_low, lse_high);
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) max_lse = fmaxf(max_lse, __shfl_xor_sync(kWarp, max_lse, offset));
-  // A part with no keys (LSE −inf) weighs 0, and so does every part of a row with none.
-  const bool any = max_lse != negative_infinity();
-  const float weight_low = any && lse_low != negative_infinity() ? expf(lse_low - max_lse) : 0.f;
-  const float weight_high = any && lse_high != negative_infinity() ? expf(lse_high - max_lse) : 0.f;
-  float weight_sum = weight_low + weight_high;
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) weight_sum += __shfl_xor_sync(kWarp, weight_sum, offset);
-
+  float max_lse = negative_infinity();
+  for (int s = 0; s < parts.splits; ++s) max_lse = fmaxf(max_lse, parts.lse_of(s, row));
   constexpr int kPairs = (HeadDim + 63) / 64;  // feature pairs per lane
   float2 sum[kPairs];
 #pragma unroll
   for (int i = 0; i < kPairs; ++i) sum[i] = make_float2(0.f, 0.f);
-#pragma unroll 4
-  for (int s = 0; s < parts.splits; ++s) {
-    const float weight = __shfl_sync(kWarp, s < 32 ? weight_low : weight_high, s % 32);
-    if (weight == 0.f) continue;  // warp-uniform; its row may hold nothing written
-    const float* const part = parts.output_row(s, row);
+  float weight_sum = 0.f;
+  if (max_lse != negative_infinity()) {
+    for (int s = 0; s < parts.splits; ++s) {
+      const float part_lse = parts.lse_of(s, row);
+      if (part_lse == negative_infinity()) continue;
+      const float weight = expf(part_lse - max_lse);
+      weight_sum += weight;
+      const float* const part = parts.output_row(s, row);
 #pragma unroll
-    for (int i = 0; i < kPairs; ++i) {
-      const int col = 2 * (lane + 32 * i);
-      if (col < HeadDim) {
-        const float2 value = *reinterpret_cast<const float2*>(part + col);
-        sum[i].x = fmaf(weight, value.x, sum[i].x);
-        sum[i].y = fmaf(weight, value.y, sum[i].y);
+      for (int i = 0; i < kPairs; ++i) {
+        const int col = 2 * (lane + 32 * i);
+        if (col < HeadDim) {
+          const float2 value = *reinterpret_cast<const float2*>(part + col);
+          sum[i].x = fmaf(weight, value.x, sum[i].x);
+          sum[i].y = fmaf(weight, value.y, sum[i].y);
+        }
       }
     }
   }
@@ -122,6 +111,5 @@ ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void combine_split_row(const SplitPartials& p
   }
   if (lse != nullptr && lane == 0) lse[0] = weight_sum > 0.f ? max_lse + logf(weight_sum) : negative_infinity();
 }
-#endif
 
 }  // namespace attnkit
