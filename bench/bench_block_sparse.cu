@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "attention_tensors.cuh"
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "attnkit/hopper/forward.cuh"
 #include "attnkit/mask/block_mask_builder.cuh"
 #include "attnkit/mask/mask_patterns.cuh"

@@ -11,7 +11,7 @@
 
 #include "attention_tensors.cuh"
 #include "attnkit/attention/backward_problem.cuh"
-#include "attnkit/attention/fa2_backward.cuh"
+#include "attnkit/fa2/backward.cuh"
 #include "attnkit/hopper/forward.cuh"
 #include "attnkit/mask/block_mask_builder.cuh"
 #include "attnkit/mask/mask_patterns.cuh"

@@ -1,4 +1,4 @@
-// The FlashAttention-1 backward (attention/fa1_backward.cuh), bf16, over the papers' grid: the
+// The FlashAttention-1 backward (fa1/backward.cuh), bf16, over the papers' grid: the
 // 2022 schedule, to set beside bench_fa2_backward's numbers. FLOPs count 2.5× the forward's.
 // The FA1 forward runs once, untimed, to leave O, m and ℓ; both workspaces are allocated once,
 // outside the timed loop, so the timing is the three backward kernels alone.
@@ -9,8 +9,8 @@
 #include <cstddef>
 
 #include "attention_tensors.cuh"
-#include "attnkit/attention/fa1_backward.cuh"
-#include "attnkit/attention/fa1_forward.cuh"
+#include "attnkit/fa1/backward.cuh"
+#include "attnkit/fa1/forward.cuh"
 #include "harness.cuh"
 
 namespace {

@@ -1,4 +1,4 @@
-// The FlashAttention-1 forward kernel (attention/fa1_forward.cuh), bf16, over the papers' grid:
+// The FlashAttention-1 forward kernel (fa1/forward.cuh), bf16, over the papers' grid:
 // the 2022 schedule, to set beside bench_fa2_forward's numbers. The workspace (fp32 O, m, ℓ) is
 // allocated once, outside the timed loop, so the timing is the kernel alone.
 //
@@ -10,7 +10,7 @@
 #include <cstddef>
 
 #include "attention_tensors.cuh"
-#include "attnkit/attention/fa1_forward.cuh"
+#include "attnkit/fa1/forward.cuh"
 #include "harness.cuh"
 
 namespace {

@@ -1,4 +1,4 @@
-// The FlashAttention-2 backward kernel (attention/fa2_backward.cuh), bf16, over the papers'
+// The FlashAttention-2 backward kernel (fa2/backward.cuh), bf16, over the papers'
 // grid. FLOPs count 2.5× the forward's. The forward runs once,
 // untimed, to leave O and LSE; the workspace is allocated once, outside the timed loop, so the
 // timing is the three kernels alone. Two more series on a few seqlens price the options:
@@ -11,8 +11,8 @@
 
 #include "attention_tensors.cuh"
 #include "attnkit/attention/backward_problem.cuh"
-#include "attnkit/attention/fa2_backward.cuh"
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/backward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "harness.cuh"
 
 namespace {

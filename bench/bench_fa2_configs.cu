@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "attention_tensors.cuh"
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "harness.cuh"
 
 namespace {

@@ -1,10 +1,10 @@
-// The FlashAttention-2 forward kernel (attention/fa2_forward.cuh), bf16, over the papers' grid,
+// The FlashAttention-2 forward kernel (fa2/forward.cuh), bf16, over the papers' grid,
 // and with dropout (p = 0.1) on a few seqlens to price the fused RNG.
 
 #include <vector>
 
 #include "attention_tensors.cuh"
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "harness.cuh"
 
 namespace {

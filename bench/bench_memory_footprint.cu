@@ -16,10 +16,10 @@
 #include <string>
 
 #include "attention_tensors.cuh"
-#include "attnkit/attention/fa1_backward.cuh"
-#include "attnkit/attention/fa1_forward.cuh"
-#include "attnkit/attention/fa2_backward.cuh"
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa1/backward.cuh"
+#include "attnkit/fa1/forward.cuh"
+#include "attnkit/fa2/backward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "attnkit/reference/standard_attention.cuh"
 #include "harness.cuh"
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes include/attnkit/hopper/wgmma_ops.cuh: one inline-PTX wrapper per wgmma.mma_async
+"""Writes include/attnkit/sm90/wgmma_ops.cuh: one inline-PTX wrapper per wgmma.mma_async
 shape attnkit's Hopper kernels use. Inline asm needs every accumulator register named as its
 own operand (up to 128 for n = 256), so the wrappers are generated rather than typed.
 
-usage: python3 scripts/generate_wgmma_ops.py > include/attnkit/hopper/wgmma_ops.cuh
+usage: python3 scripts/generate_wgmma_ops.py > include/attnkit/sm90/wgmma_ops.cuh
 """
 
 WIDTHS = [16, 32, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256]
@@ -45,7 +45,7 @@ def main():
 //
 // wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}: D(64 × N, fp32) = A(64 × 16) · B(16 × N)
 // + (accumulate ? D : 0), issued by one warpgroup (128 threads) and completing asynchronously
-// (hopper/wgmma.cuh has the fences, commit and wait that must surround it).
+// (sm90/wgmma.cuh has the fences, commit and wait that must surround it).
 //
 // Operand order as in the PTX ISA:
 //   shared A:    wgmma... d, a-desc, b-desc, scale-d, imm-scale-a, imm-scale-b, imm-trans-a, imm-trans-b

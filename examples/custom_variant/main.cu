@@ -15,8 +15,8 @@
 
 #include <cuda_runtime_api.h>
 
-#include <attnkit/attention/fa2_backward.cuh>
-#include <attnkit/attention/fa2_forward.cuh>
+#include <attnkit/fa2/backward.cuh>
+#include <attnkit/fa2/forward.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
 #include <attnkit/reference/host_tensor.cuh>
 

@@ -2,7 +2,7 @@
 // fragments, online softmax, element mask), with no attnkit launcher or kernel involved. It is
 // the FA2 schedule at its plainest: one CTA per (64 query rows, head, batch), 4 warps of 16 rows
 // each, one K/V block of 64 keys at a time, no pipelining, no tile skipping. Read it next to
-// include/attnkit/attention/fa2_forward_kernel.cuh to see what the real kernel adds.
+// include/attnkit/fa2/forward_kernel.cuh to see what the real kernel adds.
 //
 // Checked against the float64 CPU reference, then timed. Exits 0 when the result matches, 1
 // when it does not, 77 when there is no GPU.

@@ -24,6 +24,7 @@
 #include "core/launch.cuh"
 #include "core/math.cuh"
 #include "core/scoped_workspace.cuh"
+#include "core/tensor_ref.cuh"
 #include "core/warp_uniform.cuh"
 
 // layout: pure index math (swizzles, mma fragment ownership, copy partitions)
@@ -69,31 +70,42 @@
 #include "mask/tile_class.cuh"
 #include "mask/variant.cuh"
 
-// attention: problem description, validation, block walks, the FA1 and FA2 kernels and launchers
-#include "attention/backward_key_block.cuh"
+// attention: the problem description, its validation, sequences and block walks
 #include "attention/backward_problem.cuh"
-#include "attention/fa1_backward.cuh"
-#include "attention/fa1_backward_kernel.cuh"
-#include "attention/fa1_block_mask_schedule.cuh"
-#include "attention/fa1_block_sizes.cuh"
-#include "attention/fa1_forward.cuh"
-#include "attention/fa1_forward_config.cuh"
-#include "attention/fa1_forward_kernel.cuh"
-#include "attention/fa1_schedule.cuh"
-#include "attention/fa1_workspace.cuh"
-#include "attention/fa2_backward.cuh"
-#include "attention/fa2_backward_config.cuh"
-#include "attention/fa2_backward_kernel.cuh"
-#include "attention/fa2_backward_pre_post.cuh"
-#include "attention/fa2_forward.cuh"
-#include "attention/fa2_forward_config.cuh"
-#include "attention/fa2_forward_kernel.cuh"
 #include "attention/key_block_walk.cuh"
 #include "attention/problem.cuh"
 #include "attention/query_block_walk.cuh"
 #include "attention/sequence.cuh"
 #include "attention/validate.cuh"
 #include "attention/validate_block_mask.cuh"
+
+// backward: the passes every backward schedule runs around its main kernel (workspace,
+// preprocess, postprocess)
+#include "backward/passes.cuh"
+#include "backward/pre_post.cuh"
+#include "backward/scratch.cuh"
+
+// fa2: the FlashAttention-2 kernels and launchers, and the key-block pass of the backward
+// that FA1's backward shares
+#include "fa2/backward.cuh"
+#include "fa2/backward_config.cuh"
+#include "fa2/backward_kernel.cuh"
+#include "fa2/backward_key_block.cuh"
+#include "fa2/forward.cuh"
+#include "fa2/forward_config.cuh"
+#include "fa2/forward_kernel.cuh"
+
+// fa1: the FlashAttention-1 kernels and launchers (its backward: fa2's key-block pass on FA1's
+// schedule)
+#include "fa1/backward.cuh"
+#include "fa1/backward_kernel.cuh"
+#include "fa1/block_mask_schedule.cuh"
+#include "fa1/block_sizes.cuh"
+#include "fa1/forward.cuh"
+#include "fa1/forward_config.cuh"
+#include "fa1/forward_kernel.cuh"
+#include "fa1/schedule.cuh"
+#include "fa1/workspace.cuh"
 
 // decode: attention over a KV cache (paged or contiguous), the cache append and rotary, GQA row
 // packing, split-KV and its merge, the decode kernel and launcher
@@ -107,9 +119,20 @@
 #include "decode/split_kv.cuh"
 #include "decode/validate_decode.cuh"
 
-// hopper: sm_90a blocks (TMA, mbarrier pipeline, wgmma, warp specialization), the roles a kernel
-// is wired from (tile scheduler, producer, main loop, epilogue), the forward and backward, and
-// whether this program can run them on the current device
+// sm90: the sm_90a building blocks (TMA, mbarrier pipeline, wgmma, warp specialization,
+// stmatrix); namespace attnkit::hopper, as the kernels built from them
+#include "sm90/mbarrier_pipeline.cuh"
+#include "sm90/stmatrix_store.cuh"
+#include "sm90/tensor_map.cuh"
+#include "sm90/tma_load.cuh"
+#include "sm90/tma_store.cuh"
+#include "sm90/warp_specialization.cuh"
+#include "sm90/wgmma.cuh"
+#include "sm90/wgmma_ops.cuh"
+
+// hopper: the roles a Hopper kernel is wired from (tile scheduler, producer, main loop,
+// epilogue), the forward and backward, and whether this program can run them on the current
+// device
 #include "hopper/backward.cuh"
 #include "hopper/backward_config.cuh"
 #include "hopper/backward_epilogue.cuh"
@@ -128,16 +151,9 @@
 #include "hopper/forward_producer.cuh"
 #include "hopper/forward_tensor_maps.cuh"
 #include "hopper/forward_tile_scheduler.cuh"
-#include "hopper/mbarrier_pipeline.cuh"
 #include "hopper/shared_storage.cuh"
-#include "hopper/stmatrix_store.cuh"
-#include "hopper/tensor_map.cuh"
+#include "hopper/tensor_map_rows.cuh"
 #include "hopper/tile_schedule.cuh"
-#include "hopper/tma_load.cuh"
-#include "hopper/tma_store.cuh"
-#include "hopper/warp_specialization.cuh"
-#include "hopper/wgmma.cuh"
-#include "hopper/wgmma_ops.cuh"
 
 // dispatch: one call for every head dim and dtype, forward and backward, and attnkit::plan
 #include "dispatch.cuh"

@@ -23,8 +23,8 @@
 
 #include <cuda_runtime_api.h>
 
-#include "attention/fa2_forward.cuh"
 #include "attention/validate.cuh"
+#include "fa2/forward.cuh"
 #include "hopper/device_support.cuh"
 #include "hopper/forward.cuh"
 

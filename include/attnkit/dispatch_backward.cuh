@@ -3,7 +3,7 @@
 // counterpart of attnkit::forward (dispatch.cuh). On a compute capability 9.0 GPU, in a program
 // built for sm_90a, the Hopper backward (hopper/backward.cuh) runs the problems it supports
 // (head dims 64 and 128, no dropout, not the deterministic mode, varlen with total_q /
-// total_k); the FA2 backward (attention/fa2_backward.cuh) runs everything else, everywhere.
+// total_k); the FA2 backward (fa2/backward.cuh) runs everything else, everywhere.
 // Either runs after either forward.
 //
 //   attnkit::forward(problem, stream);                        // O and LSE (problem.lse set)
@@ -22,8 +22,8 @@
 #include <cuda_runtime_api.h>
 
 #include "attention/backward_problem.cuh"
-#include "attention/fa2_backward.cuh"
 #include "dispatch.cuh"
+#include "fa2/backward.cuh"
 #include "hopper/backward.cuh"
 
 namespace attnkit {

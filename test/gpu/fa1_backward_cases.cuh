@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "attnkit/attention/fa1_backward.cuh"
+#include "attnkit/fa1/backward.cuh"
 #include "fa1_forward_cases.cuh"
 #include "fa2_backward_cases.cuh"
 

@@ -12,7 +12,7 @@
 
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "attnkit/attention/fa1_block_mask_schedule.cuh"
+#include "attnkit/fa1/block_mask_schedule.cuh"
 #include "attnkit/mask/attention_mask.cuh"
 #include "fa1_forward_block_sparse_cases.cuh"
 

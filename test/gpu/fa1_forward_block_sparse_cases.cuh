@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "attnkit/attention/fa1_forward.cuh"
+#include "attnkit/fa1/forward.cuh"
 #include "forward_block_sparse_cases.cuh"
 
 namespace attnkit::testing {

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "attnkit/attention/fa1_forward.cuh"
+#include "attnkit/fa1/forward.cuh"
 #include "support/case_matrix.cuh"
 #include "support/forward_check.cuh"
 

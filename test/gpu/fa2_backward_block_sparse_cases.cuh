@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "attnkit/attention/fa2_backward.cuh"
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/backward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "attnkit/hopper/backward.cuh"
 #include "attnkit/mask/block_mask_builder.cuh"
 #include "attnkit/mask/mask_patterns.cuh"

@@ -5,7 +5,7 @@
 // causal in both alignments, sliding windows, GQA and MQA, varlen, BHSD strides, scores up to
 // about ±30, dropout, fp16 and bf16.
 
-#include "attnkit/attention/fa2_backward.cuh"
+#include "attnkit/fa2/backward.cuh"
 #include "fa2_forward_cases.cuh"
 #include "support/backward_check.cuh"
 

@@ -4,7 +4,7 @@
 
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "forward_block_sparse_cases.cuh"
 
 namespace {

@@ -4,7 +4,7 @@
 // causal in both alignments, sliding windows, GQA and MQA, varlen, BHSD strides, scores up
 // to about ±30, dropout, fp16 and bf16.
 
-#include "attnkit/attention/fa2_forward.cuh"
+#include "attnkit/fa2/forward.cuh"
 #include "attnkit/mask/alibi.cuh"
 #include "attnkit/mask/softcap.cuh"
 #include "support/case_matrix.cuh"

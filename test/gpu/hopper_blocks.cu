@@ -2,8 +2,8 @@
 // then S = A·Bᵀ (both operands K-major in shared memory) and O = P·V (P from registers, V
 // MN-major across two 64-column panels), against float64 products on the host; then O as
 // 16-bit elements through stmatrix into a swizzled tile and out by one TMA store per warp, into
-// a map whose view ends inside the last warp's rows. Exercises tensor_map.cuh, tma_load.cuh,
-// tma_store.cuh, stmatrix_store.cuh, mbarrier_pipeline.cuh, wgmma.cuh and the ownership map of
+// a map whose view ends inside the last warp's rows. Exercises sm90/tensor_map.cuh, sm90/tma_load.cuh,
+// sm90/tma_store.cuh, sm90/stmatrix_store.cuh, sm90/mbarrier_pipeline.cuh, sm90/wgmma.cuh and the ownership map of
 // layout/wgmma_layout.cuh.
 
 #include <cmath>
@@ -11,12 +11,12 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include "attnkit/hopper/tma_load.cuh"
-#include "attnkit/hopper/mbarrier_pipeline.cuh"
-#include "attnkit/hopper/stmatrix_store.cuh"
-#include "attnkit/hopper/tma_store.cuh"
-#include "attnkit/hopper/wgmma.cuh"
 #include "attnkit/reference/host_tensor.cuh"
+#include "attnkit/sm90/mbarrier_pipeline.cuh"
+#include "attnkit/sm90/stmatrix_store.cuh"
+#include "attnkit/sm90/tma_load.cuh"
+#include "attnkit/sm90/tma_store.cuh"
+#include "attnkit/sm90/wgmma.cuh"
 #include "hopper_forward_cases.cuh"
 #include "support/device_array.cuh"
 

@@ -1,4 +1,4 @@
-// Tests of attention/fa1_block_sizes.cuh: the paper's rule B_c = ⌈M/4d⌉, B_r = min(B_c, d)
+// Tests of fa1/block_sizes.cuh: the paper's rule B_c = ⌈M/4d⌉, B_r = min(B_c, d)
 // for M = 163 KB of 16-bit elements, and the sizes actually used: on the fragment grid,
 // within the register caps and the shared memory, as large as those allow with B_c given
 // priority, and equal to the table the header documents.
@@ -6,7 +6,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "attnkit/attention/fa1_block_sizes.cuh"
+#include "attnkit/fa1/block_sizes.cuh"
 
 using namespace attnkit;
 using namespace attnkit::fa1;

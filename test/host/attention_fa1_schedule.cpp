@@ -1,4 +1,4 @@
-// Tests of attention/fa1_schedule.cuh: the steps of Algorithm 1's double loop must be exactly
+// Tests of fa1/schedule.cuh: the steps of Algorithm 1's double loop must be exactly
 // the (query block, K/V block) tiles the mask does not skip, K/V blocks outermost and query
 // blocks ascending, each with its tile class; and no tile holding a kept element may be
 // missing. Checked against brute force for causal masks and windows of both alignments,
@@ -17,8 +17,8 @@
 #include <tuple>
 #include <vector>
 
-#include "attnkit/attention/fa1_block_sizes.cuh"
-#include "attnkit/attention/fa1_schedule.cuh"
+#include "attnkit/fa1/block_sizes.cuh"
+#include "attnkit/fa1/schedule.cuh"
 #include "attnkit/reference/cpu_attention.cuh"
 #include "attnkit/reference/host_tensor.cuh"
 #include "attnkit/softmax/softmax_merge.cuh"

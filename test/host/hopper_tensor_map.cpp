@@ -1,9 +1,9 @@
-// hopper/tensor_map.cuh on the host: the rows and batch of the TMA's view of a problem (dense:
+// hopper/tensor_map_rows.cuh on the host: the rows and batch of the TMA's view of a problem (dense:
 // the sequence lengths and the batch; varlen: the packed row counts as one batch entry).
 
 #include <catch2/catch_test_macros.hpp>
 
-#include "attnkit/hopper/tensor_map.cuh"
+#include "attnkit/hopper/tensor_map_rows.cuh"
 
 TEST_CASE("tensor_map_rows: dense and varlen views", "[hopper][tensor_map]") {
   attnkit::AttentionProblem problem;

@@ -25,18 +25,11 @@
 #include <cstdint>
 
 #include "../core/element.cuh"
+#include "../core/tensor_ref.cuh"
 #include "../mask/band.cuh"
 #include "../softmax/dropout.cuh"
 
 namespace attnkit {
-
-// A strided (batch, row, head, head_dim) view; strides are in elements.
-struct TensorRef {
-  void* data = nullptr;
-  int64_t batch_stride = 0;
-  int64_t row_stride = 0;
-  int64_t head_stride = 0;
-};
 
 struct AttentionProblem {
   DType dtype = DType::bf16;

@@ -16,7 +16,7 @@
 //                                   query block take turns in increasing order;
 //                                   tile/turn_semaphore.cuh)
 // With Descending the query blocks come last one first (what the ordered dQ wants: see
-// backward_key_block.cuh).
+// fa2/backward_key_block.cuh).
 //
 //   BandQueryWalk       every query block with a row that the band (causal, window, padding)
 //                       lets keep one of the block's keys, the same for every head, each

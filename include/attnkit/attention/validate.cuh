@@ -61,7 +61,7 @@ inline void require_disjoint(StridedDim inner, StridedDim outer, int64_t span, c
 }
 }  // namespace detail
 
-// Head dims the FA2 kernels are built for (fa2_forward_config.cuh's DefaultForwardConfig).
+// Head dims the FA2 kernels are built for (fa2/forward_config.cuh's DefaultForwardConfig).
 inline constexpr int kSupportedHeadDims[] = {32, 64, 96, 128, 192, 256};
 
 inline bool is_supported_head_dim(int head_dim) {

@@ -16,14 +16,15 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../attention/fa2_backward.cuh"
 #include "../attention/validate.cuh"
 #include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
 #include "../core/launch.cuh"
+#include "../backward/passes.cuh"
+#include "../sm90/tensor_map.cuh"
 #include "backward_kernel.cuh"
 #include "forward.cuh"
-#include "tensor_map.cuh"
+#include "tensor_map_rows.cuh"
 
 namespace attnkit::hopper {
 
@@ -48,8 +49,8 @@ void launch_backward(const AttentionProblem& problem, const BackwardGradients& g
 
   AttentionProblem resolved = problem;
   resolved.softmax_scale = problem.effective_scale();
-  fa2::detail::run_backward_passes<Element, HeadDim>(
-      resolved, grads, fa2::SavedLse{}, stream, [&](const fa2::BackwardScratch& scratch) {
+  run_backward_passes<Element, HeadDim>(
+      resolved, grads, SavedLse{}, stream, [&](const BackwardScratch& scratch) {
         const TensorMapRows rows = tensor_map_rows(problem);
         const DType dtype = ElementTraits<Element>::dtype;
         BackwardTensorMaps maps;

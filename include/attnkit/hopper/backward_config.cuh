@@ -6,7 +6,7 @@
 
 #include "../layout/swizzle.cuh"
 #include "../mma/register_tile.cuh"
-#include "mbarrier_pipeline.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
 
 namespace attnkit::hopper {
 

@@ -8,10 +8,10 @@
 #include "../attention/sequence.cuh"
 #include "../core/config.cuh"
 #include "../mma/accumulator_store.cuh"
+#include "../sm90/warp_specialization.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "backward_mainloop.cuh"
 #include "backward_tile.cuh"
-#include "warp_specialization.cuh"
 
 namespace attnkit::hopper {
 

@@ -1,6 +1,6 @@
 #pragma once
 // Attention backward on Hopper (sm_90a): the FlashAttention-2 backward's math (Dao, 2023,
-// Algorithm 2; attention/backward_key_block.cuh is the mma.sync pass) on TMA, mbarrier
+// Algorithm 2; fa2/backward_key_block.cuh is the mma.sync pass) on TMA, mbarrier
 // pipelines and wgmma, warp-specialized: the wiring of four roles.
 //
 //   tile       backward_tile.cuh       the CTA's 128-key block (grid: key block, KV head, batch)
@@ -12,28 +12,28 @@
 //   epilogue   backward_epilogue.cuh   dK ·= scale; dK, dV out
 //
 // D and LSE·log2(e) come from the FA2 backward's preprocess, and dQ is scaled and rounded by
-// its postprocess (attention/fa2_backward_pre_post.cuh), which the launcher runs around this.
+// its postprocess (backward/pre_post.cuh), which the launcher runs around this.
 
 #include <type_traits>
 
-#include "../attention/fa2_backward_pre_post.cuh"
 #include "../attention/query_block_walk.cuh"
+#include "../backward/pre_post.cuh"
 #include "../mask/variant.cuh"
+#include "../sm90/warp_specialization.cuh"
 #include "backward_config.cuh"
 #include "backward_epilogue.cuh"
 #include "backward_mainloop.cuh"
 #include "backward_producer.cuh"
 #include "backward_tensor_maps.cuh"
 #include "backward_tile.cuh"
-#include "warp_specialization.cuh"
 
 namespace attnkit::hopper {
 
-// The scratch buffers are fa2::BackwardScratch's. `problem.softmax_scale` must be resolved.
+// The scratch buffers are BackwardScratch's. `problem.softmax_scale` must be resolved.
 template <class Config, class Variant, class QueryBlocks = BandQueryWalk>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     backward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ BackwardTensorMaps maps,
-                    const TensorRef d_k, const TensorRef d_v, const fa2::BackwardScratch scratch,
+                    const TensorRef d_k, const TensorRef d_v, const BackwardScratch scratch,
                     const Variant unbound_variant, const QueryBlocks query_blocks) {
 #if ATTNKIT_DEVICE_SM90A
   using Storage = typename Config::SharedStorage;

@@ -16,17 +16,17 @@
 
 #include <cuda/ptx>
 
-#include "../attention/backward_key_block.cuh"
 #include "../core/math.cuh"
+#include "../backward/scratch.cuh"
 #include "../layout/mma_fragment.cuh"
 #include "../mask/attention_mask.cuh"
 #include "../mask/mask_score_tile.cuh"
 #include "../mma/accumulator_store.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
+#include "../sm90/warp_specialization.cuh"
+#include "../sm90/wgmma.cuh"
 #include "../tile/atomic_accumulate.cuh"
 #include "backward_tile.cuh"
-#include "mbarrier_pipeline.cuh"
-#include "warp_specialization.cuh"
-#include "wgmma.cuh"
 
 namespace attnkit::hopper {
 
@@ -46,7 +46,7 @@ class BackwardMainloop {
 
   // Waits for the tile's K and V.
   ATTNKIT_DEVICE BackwardMainloop(Storage& smem, const AttentionProblem& problem, const BackwardTile<Config>& tile,
-                                  const Variant& variant, const fa2::BackwardScratch& scratch, int consumer)
+                                  const Variant& variant, const BackwardScratch& scratch, int consumer)
       : smem_(smem),
         problem_(problem),
         tile_(tile),
@@ -221,7 +221,7 @@ class BackwardMainloop {
     const layout::Coord first = layout::mma_c_coord(lane_, 0);
     const int q_first = q_begin + dq_row0_ + warp_row_ + first.row;
     float* const dq_first_row = scratch_.dq_accumulator +
-                                fa2::scratch_row(problem_, tile_.span, tile_.batch, q_first) * dq_row_stride +
+                                scratch_row(problem_, tile_.span, tile_.batch, q_first) * dq_row_stride +
                                 head * Config::kHeadDim + dq_col0_ + first.col;
     const bool first_valid = q_first < tile_.span.seqlen_q;
     const bool second_valid = q_first + 8 < tile_.span.seqlen_q;
@@ -236,7 +236,7 @@ class BackwardMainloop {
   const AttentionProblem& problem_;
   const BackwardTile<Config>& tile_;
   const Variant& variant_;
-  const fa2::BackwardScratch& scratch_;
+  const BackwardScratch& scratch_;
   int lane_, warp_row_, key_row0_, dq_row0_, dq_col0_;
 };
 

@@ -3,19 +3,19 @@
 // once, then Q and dO of every step into a Config::kStages ring (TMA, completion counted on the
 // stage's `full` mbarrier); one warp copies each step's LSE·log2(e) and D rows beside them
 // (cp.async, arriving on the same barrier). D and LSE·log2(e) come from the FA2 backward's
-// preprocess (attention/fa2_backward_pre_post.cuh), in its scratch rows.
+// preprocess (backward/pre_post.cuh), in its scratch rows.
 //
 //   BackwardProducer<Config> producer(smem, problem, tile, walk);
 //   producer.copy_row_statistics(scratch, lane);   // warp 1
 //   producer.load(maps);                           // thread 0
 
-#include "../attention/backward_key_block.cuh"
 #include "../core/config.cuh"
+#include "../backward/scratch.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
+#include "../sm90/tma_load.cuh"
 #include "../tile/cp_async.cuh"
 #include "backward_tensor_maps.cuh"
 #include "backward_tile.cuh"
-#include "mbarrier_pipeline.cuh"
-#include "tma_load.cuh"
 
 namespace attnkit::hopper {
 
@@ -30,7 +30,7 @@ class BackwardProducer {
 
   // Each step's LSE·log2(e) and D rows; rows past the sequence read as zeros (never used: the
   // consumers mask them).
-  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void copy_row_statistics(const fa2::BackwardScratch& scratch, int lane) const {
+  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE void copy_row_statistics(const BackwardScratch& scratch, int lane) const {
     const int64_t scratch_rows = int64_t(problem_.batch) * problem_.seqlen_q;
     PipelineState state;
     typename Walk::Position position = walk_.start();
@@ -38,7 +38,7 @@ class BackwardProducer {
       const int head = tile_.head(walk_, position);
       const int q_begin = tile_.q_begin(walk_, position);
       // Packed scratch order: (query head, row).
-      const int64_t first_row = head * scratch_rows + fa2::scratch_row(problem_, tile_.span, tile_.batch, q_begin);
+      const int64_t first_row = head * scratch_rows + scratch_row(problem_, tile_.span, tile_.batch, q_begin);
       mbarrier_wait(&smem_.q_pipe.empty[state.stage], state.parity ^ 1u);
       for (int row = lane; row < Config::kBlockM; row += 32) {
         const bool valid = q_begin + row < tile_.span.seqlen_q;

@@ -22,9 +22,10 @@
 #include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
 #include "../core/launch.cuh"
+#include "../sm90/tensor_map.cuh"
 #include "device_support.cuh"
 #include "forward_kernel.cuh"
-#include "tensor_map.cuh"
+#include "tensor_map_rows.cuh"
 
 namespace attnkit::hopper {
 

@@ -7,8 +7,8 @@
 
 #include "../layout/swizzle.cuh"
 #include "../mma/register_tile.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
 #include "forward_policies.cuh"
-#include "mbarrier_pipeline.cuh"
 
 namespace attnkit::hopper {
 
@@ -87,7 +87,7 @@ struct ForwardConfig {
     QPipe q_pipe[kConsumerWarpgroups];
     PipelineBarriers<kStages, kConsumerArrivals> k_pipe;
     PipelineBarriers<kStages, kConsumerArrivals> v_pipe;
-    // Written, never read (hold_wait_after, wgmma.cuh): a word per consumer thread, so that no
+    // Written, never read (hold_wait_after, sm90/wgmma.cuh): a word per consumer thread, so that no
     // two threads write one address (a race to racecheck, harmless as it is, that would bury
     // any real one).
     float wait_anchor[kConsumerWarpgroups * 128];

@@ -4,7 +4,7 @@
 //
 // O leaves through each warp's own 16 rows of an output tile in shared memory (stmatrix): the
 // config's own O tiles, or the Q tile once its wgmmas have retired. Lane 0 stores them with the
-// TMA (tma_store.cuh), and the warp goes on to the next tile while the copy runs. Where the TMA
+// TMA (sm90/tma_store.cuh), and the warp goes on to the next tile while the copy runs. Where the TMA
 // could write rows that are not this tile's (a varlen entry ending inside the warp's rows: the
 // next entry's rows follow in the map's view), the warp stores its valid rows itself.
 //
@@ -18,13 +18,13 @@
 #include "../core/config.cuh"
 #include "../layout/mma_fragment.cuh"
 #include "../mma/row_reduce.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
+#include "../sm90/stmatrix_store.cuh"
+#include "../sm90/tma_store.cuh"
 #include "../softmax/online_softmax.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "forward_tensor_maps.cuh"
 #include "forward_tile_scheduler.cuh"
-#include "mbarrier_pipeline.cuh"
-#include "stmatrix_store.cuh"
-#include "tma_store.cuh"
 
 namespace attnkit::hopper {
 

@@ -21,6 +21,7 @@
 #include "../core/config.cuh"
 #include "../core/warp_uniform.cuh"
 #include "../mask/variant.cuh"
+#include "../sm90/warp_specialization.cuh"
 #include "forward_config.cuh"
 #include "forward_epilogue.cuh"
 #include "forward_mainloop.cuh"
@@ -28,7 +29,6 @@
 #include "forward_tensor_maps.cuh"
 #include "forward_tile_scheduler.cuh"
 #include "shared_storage.cuh"
-#include "warp_specialization.cuh"
 
 namespace attnkit::hopper {
 

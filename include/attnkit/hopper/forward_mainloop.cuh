@@ -36,11 +36,11 @@
 #include "../mask/attention_mask.cuh"
 #include "../mask/mask_score_tile.cuh"
 #include "../mma/row_reduce.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
+#include "../sm90/warp_specialization.cuh"
+#include "../sm90/wgmma.cuh"
 #include "../softmax/online_softmax.cuh"
 #include "forward_tile_scheduler.cuh"
-#include "mbarrier_pipeline.cuh"
-#include "warp_specialization.cuh"
-#include "wgmma.cuh"
 
 namespace attnkit::hopper {
 

@@ -2,16 +2,16 @@
 // Role: the Hopper forward's producer. One thread loads each tile's Q (one 64-row box per
 // consumer warpgroup, into that group's Q pipeline) and the K and V blocks the tile's walk
 // visits, into a Config::kStages ring that runs on from one tile to the next (TMA copies,
-// completion counted on each stage's `full` mbarrier; mbarrier_pipeline.cuh).
+// completion counted on each stage's `full` mbarrier; sm90/mbarrier_pipeline.cuh).
 //
 //   ForwardProducer<Config> producer(smem, maps, varlen);
 //   scheduler.for_each_tile([&](const ForwardTile& tile) { producer.load(tile, walk_of(tile)); });
 
 #include "../core/config.cuh"
+#include "../sm90/mbarrier_pipeline.cuh"
+#include "../sm90/tma_load.cuh"
 #include "forward_tensor_maps.cuh"
 #include "forward_tile_scheduler.cuh"
-#include "mbarrier_pipeline.cuh"
-#include "tma_load.cuh"
 
 namespace attnkit::hopper {
 

@@ -1,5 +1,5 @@
 #pragma once
-// The TMA descriptors of the Hopper forward, built by its launcher (tensor_map.cuh) and passed
+// The TMA descriptors of the Hopper forward, built by its launcher (sm90/tensor_map.cuh) and passed
 // as a __grid_constant__ kernel argument: the producer loads Q, K and V through them, the
 // epilogue stores O.
 

@@ -3,8 +3,8 @@
 // units from the dense ones (kernels.cuh), so the two compile in parallel.
 #pragma once
 
-#include <attnkit/attention/fa2_backward.cuh>
-#include <attnkit/attention/fa2_forward.cuh>
+#include <attnkit/fa2/backward.cuh>
+#include <attnkit/fa2/forward.cuh>
 #include <attnkit/hopper/forward.cuh>
 
 #include "block_sparse.h"

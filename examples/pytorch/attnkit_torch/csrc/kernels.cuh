@@ -2,8 +2,8 @@
 // generated unit: `ATTNKIT_TORCH_REGISTER(64, softcap)`.
 #pragma once
 
-#include <attnkit/attention/fa2_backward.cuh>
-#include <attnkit/attention/fa2_forward.cuh>
+#include <attnkit/fa2/backward.cuh>
+#include <attnkit/fa2/forward.cuh>
 #include <attnkit/decode/decode.cuh>
 #include <attnkit/hopper/backward.cuh>
 #include <attnkit/hopper/forward.cuh>

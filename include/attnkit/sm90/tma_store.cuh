@@ -1,6 +1,6 @@
 #pragma once
 // Device side of TMA stores: one thread copies 64-column panels of a 128-byte-swizzled shared
-// tile (tensor_map.cuh) to a tensor as one bulk async group, and the threads go on while the
+// tile (sm90/tensor_map.cuh) to a tensor as one bulk async group, and the threads go on while the
 // copy engine reads the tile and writes global memory. Rows past the end of the map's view are
 // not written.
 //

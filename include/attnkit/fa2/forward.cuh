@@ -12,11 +12,11 @@
 
 #include <cuda_runtime_api.h>
 
+#include "../attention/validate.cuh"
+#include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
 #include "../core/launch.cuh"
-#include "fa2_forward_kernel.cuh"
-#include "validate.cuh"
-#include "validate_block_mask.cuh"
+#include "forward_kernel.cuh"
 
 namespace attnkit::fa2 {
 namespace detail {

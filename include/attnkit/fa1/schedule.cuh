@@ -17,7 +17,7 @@
 //   schedule<BlockM, BlockN>(band, variant, batch, head, seqlen_q, seqlen_k)
 // returning an object with first(step) / next(step) and a `Step` type holding at least
 // q_block, kv_block and tile_class. BandQueryBlocks below is the dense walk (StepSchedule);
-// fa1_block_mask_schedule.cuh has the block-sparse one.
+// fa1/block_mask_schedule.cuh has the block-sparse one.
 
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"

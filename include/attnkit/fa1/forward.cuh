@@ -21,13 +21,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include "../attention/validate.cuh"
+#include "../attention/validate_block_mask.cuh"
 #include "../core/error.cuh"
 #include "../core/launch.cuh"
 #include "../core/scoped_workspace.cuh"
-#include "fa1_block_mask_schedule.cuh"
-#include "fa1_forward_kernel.cuh"
-#include "validate.cuh"
-#include "validate_block_mask.cuh"
+#include "block_mask_schedule.cuh"
+#include "forward_kernel.cuh"
 
 namespace attnkit::fa1 {
 namespace detail {

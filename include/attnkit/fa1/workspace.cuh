@@ -20,8 +20,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../attention/problem.cuh"
 #include "../core/config.cuh"
-#include "problem.cuh"
 
 namespace attnkit::fa1 {
 

@@ -17,8 +17,8 @@
 //       write O_i, ℓ_i ← ℓ_new, m_i ← m_new to HBM                (lines 11-13)
 //   O (16-bit) ← O (fp32);  LSE = m + log ℓ
 //
-// The steps come from the query-block walk (fa1_schedule.cuh): the band's, where tiles the mask
-// drops entirely are never visited, or a block mask's (fa1_block_mask_schedule.cuh, Algorithm 5),
+// The steps come from the query-block walk (fa1/schedule.cuh): the band's, where tiles the mask
+// drops entirely are never visited, or a block mask's (fa1/block_mask_schedule.cuh, Algorithm 5),
 // where only the listed tiles are. Rows that no step reaches keep line 2's O = 0, ℓ = 0, m = −∞,
 // which the last lines turn into O = 0 and LSE = −∞. Each step is one step ahead in its copies:
 // the next Q block, and the next K/V block when the step is the last of its block, load while
@@ -26,6 +26,7 @@
 
 #include <type_traits>
 
+#include "../attention/sequence.cuh"
 #include "../core/math.cuh"
 #include "../mask/mask_score_tile.cuh"
 #include "../mma/row_reduce.cuh"
@@ -34,17 +35,16 @@
 #include "../softmax/online_softmax.cuh"
 #include "../softmax/softmax_merge.cuh"
 #include "../tile/warp_global_to_shared.cuh"
-#include "fa1_forward_config.cuh"
-#include "fa1_schedule.cuh"
-#include "fa1_workspace.cuh"
-#include "sequence.cuh"
+#include "forward_config.cuh"
+#include "schedule.cuh"
+#include "workspace.cuh"
 
 namespace attnkit::fa1 {
 
 // `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `Dropout`
 // false compiles out every trace of the RNG; true applies problem.dropout, with the same mask
 // as the FA2 kernels (softmax/dropout.cuh). `QueryBlocks` says which query blocks each K/V
-// block visits (fa1_schedule.cuh): the band's (dense), or a block mask's.
+// block visits (fa1/schedule.cuh): the band's (dense), or a block mask's.
 template <class Config, class Variant, bool Dropout = false, class QueryBlocks = BandQueryBlocks>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     forward_kernel(const __grid_constant__ AttentionProblem problem, const Variant unbound_variant,

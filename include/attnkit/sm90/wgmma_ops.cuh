@@ -3,7 +3,7 @@
 //
 // wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}: D(64 × N, fp32) = A(64 × 16) · B(16 × N)
 // + (accumulate ? D : 0), issued by one warpgroup (128 threads) and completing asynchronously
-// (hopper/wgmma.cuh has the fences, commit and wait that must surround it).
+// (sm90/wgmma.cuh has the fences, commit and wait that must surround it).
 //
 // Operand order as in the PTX ISA:
 //   shared A:    wgmma... d, a-desc, b-desc, scale-d, imm-scale-a, imm-scale-b, imm-trans-a, imm-trans-b

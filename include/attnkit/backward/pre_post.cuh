@@ -1,5 +1,5 @@
 #pragma once
-// The two small kernels around the FA2 backward's main kernel:
+// The two small kernels around every backward schedule's main kernel (FA1, FA2, Hopper):
 //   preprocess:  D = rowsum(dO ∘ O) per (row, query head), fp32, and the forward's LSE in log2
 //                units (+inf for a row that kept no key, so exp2(s − LSE) is 0 there with no
 //                test), read from what the forward saved: its LSE (SavedLse), or FA1's m and ℓ
@@ -9,19 +9,14 @@
 
 #include <cstdint>
 
+#include "../attention/backward_problem.cuh"
+#include "../attention/sequence.cuh"
 #include "../core/element.cuh"
 #include "../core/math.cuh"
 #include "../tile/cp_async.cuh"
-#include "backward_problem.cuh"
-#include "sequence.cuh"
+#include "scratch.cuh"
 
-namespace attnkit::fa2 {
-
-// Row `row` of batch entry `batch` in the packed row order of the scratch buffers.
-ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int64_t scratch_row(const AttentionProblem& problem, const SequenceSpan& span,
-                                                        int batch, int row) {
-  return (problem.cu_seqlens_q != nullptr ? span.q_row_offset : int64_t(batch) * problem.seqlen_q) + row;
-}
+namespace attnkit {
 
 inline constexpr int kPrePostWarps = 4;
 
@@ -99,4 +94,4 @@ __global__ void __launch_bounds__(kPrePostWarps * 32)
   }
 }
 
-}  // namespace attnkit::fa2
+}  // namespace attnkit

@@ -1,7 +1,7 @@
 #pragma once
 // Device side of the tensor-memory accelerator: one elected thread issues a bulk tensor copy
-// of a 64-column panel (tensor_map.cuh) into shared memory; its completion is counted in bytes
-// on an mbarrier (hopper/mbarrier_pipeline.cuh), which the consumers wait on. The map lives in
+// of a 64-column panel (sm90/tensor_map.cuh) into shared memory; its completion is counted in bytes
+// on an mbarrier (sm90/mbarrier_pipeline.cuh), which the consumers wait on. The map lives in
 // the kernel's parameter space (a __grid_constant__ argument), where the TMA unit reads it.
 
 #include <cstdint>

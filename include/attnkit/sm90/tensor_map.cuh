@@ -1,6 +1,6 @@
 #pragma once
-// Host side of the tensor-memory accelerator: a CUtensorMap that describes one attention
-// tensor (Q, K or V) to the TMA, built through the driver's cuTensorMapEncodeTiled. The entry
+// Host side of the tensor-memory accelerator: a CUtensorMap that describes one strided
+// (batch, row, head, head_dim) tensor, such as attention's Q, K or V, to the TMA, built through the driver's cuTensorMapEncodeTiled. The entry
 // point is fetched from the runtime (cudaGetDriverEntryPointByVersion), so nothing links
 // against libcuda.
 //
@@ -15,8 +15,9 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime_api.h>
 
-#include "../attention/problem.cuh"
+#include "../core/element.cuh"
 #include "../core/error.cuh"
+#include "../core/tensor_ref.cuh"
 
 namespace attnkit::hopper {
 
@@ -33,17 +34,6 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function);
   }();
   return encoder;
-}
-
-// The rows and batch of the TMA's view of a problem's tensors: (seqlen_q, seqlen_k, batch)
-// dense; a varlen problem's packed rows (total_q, total_k) as one batch entry.
-struct TensorMapRows {
-  int64_t q, k;
-  int batch;
-};
-inline TensorMapRows tensor_map_rows(const AttentionProblem& problem) {
-  if (problem.varlen()) return {problem.total_q, problem.total_k, 1};
-  return {problem.seqlen_q, problem.seqlen_k, problem.batch};
 }
 
 // `rows`: seqlen (dense) or total packed rows (varlen); `batch`: 1 for varlen.

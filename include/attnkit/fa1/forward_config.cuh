@@ -2,13 +2,13 @@
 // Compile-time configuration of the FlashAttention-1 forward kernel: block sizes (B_r, B_c),
 // the split-K partition of the keys between warps, the register tiles each warp holds, and the
 // shared-memory layout. The default for a head dim follows the paper's rule as
-// fa1_block_sizes.cuh derives it.
+// fa1/block_sizes.cuh derives it.
 
 #include "../layout/swizzle.cuh"
 #include "../mma/register_tile.cuh"
 #include "../softmax/cross_warp_combine.cuh"
 #include "../tile/global_rescale_accumulate.cuh"
-#include "fa1_block_sizes.cuh"
+#include "block_sizes.cuh"
 
 namespace attnkit::fa1 {
 
@@ -53,12 +53,12 @@ struct ForwardConfig {
 
   static_assert(sizeof(Element) == 2, "16-bit elements");
   static_assert(kSmemBytes == forward_smem_bytes(HeadDim, BlockM, BlockN, Warps),
-                "the layout must add up to what fa1_block_sizes.cuh budgets");
+                "the layout must add up to what fa1/block_sizes.cuh budgets");
   static_assert(kStagedOOffset % 16 == 0 && kCombineOffset % 16 == 0, "fp32 regions are accessed 16 bytes at a time");
   static_assert(kSmemBytes <= 227 * 1024, "tiles exceed the 227 KB of shared memory a CTA may use");
 };
 
-// The paper's rule for this head dim (fa1_block_sizes.cuh).
+// The paper's rule for this head dim (fa1/block_sizes.cuh).
 template <class Element, int HeadDim>
 struct DefaultForwardConfig {
   static constexpr BlockSizes kSizes = derive_block_sizes(HeadDim);

@@ -18,11 +18,12 @@
 
 #include <cuda_runtime_api.h>
 
+#include "../attention/validate.cuh"
+#include "../backward/passes.cuh"
 #include "../core/error.cuh"
 #include "../core/launch.cuh"
-#include "fa1_backward_kernel.cuh"
-#include "fa2_backward.cuh"
-#include "validate.cuh"
+#include "../fa2/backward_config.cuh"
+#include "backward_kernel.cuh"
 
 namespace attnkit::fa1 {
 
@@ -42,8 +43,8 @@ void backward(const AttentionProblem& problem, const BackwardGradients& grads, c
   resolved.softmax_scale = problem.effective_scale();
   const float scale_log2 = Variant::has_score_mod ? kLog2e : resolved.softmax_scale * kLog2e;
   const RowMaxAndSum statistics{forward_workspace_view(problem, forward_state.data), scale_log2};
-  fa2::detail::run_backward_passes<Element, HeadDim>(
-      resolved, grads, statistics, stream, [&](const fa2::BackwardScratch& scratch) {
+  run_backward_passes<Element, HeadDim>(
+      resolved, grads, statistics, stream, [&](const BackwardScratch& scratch) {
         // Dropout is a compile-time choice of the kernel: no RNG code where it is off.
         const auto kernel = problem.dropout.enabled() ? backward_kernel<Config, Variant, true>
                                                       : backward_kernel<Config, Variant, false>;

@@ -19,6 +19,8 @@
 
 #include <type_traits>
 
+#include "../attention/key_block_walk.cuh"
+#include "../attention/sequence.cuh"
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"
 #include "../mma/accumulator_store.cuh"
@@ -28,9 +30,7 @@
 #include "../softmax/online_softmax.cuh"
 #include "../tile/global_to_shared.cuh"
 #include "../tile/shared_to_global.cuh"
-#include "fa2_forward_config.cuh"
-#include "key_block_walk.cuh"
-#include "sequence.cuh"
+#include "forward_config.cuh"
 
 namespace attnkit::fa2 {
 

@@ -1,6 +1,6 @@
 #pragma once
 // FlashAttention-2 backward (Dao, 2023, Algorithm 2): grid (key block, KV head, batch), one
-// key block's pass (backward_key_block.cuh) per CTA. dQ parts from the CTAs of different key
+// key block's pass (fa2/backward_key_block.cuh) per CTA. dQ parts from the CTAs of different key
 // blocks meet in an fp32 accumulator: with atomics, or in key-block order (Deterministic).
 
 #include "backward_key_block.cuh"

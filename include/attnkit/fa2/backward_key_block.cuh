@@ -2,8 +2,8 @@
 // One key block's pass of the attention backward: the inner loop the FlashAttention-1
 // (Dao et al., 2022, Algorithm 4) and FlashAttention-2 (Dao, 2023, Algorithm 2) backward passes
 // share. They differ in the schedule around it: FA2 gives each key block its own CTA
-// (fa2_backward_kernel.cuh), FA1 walks a head's key blocks one after the other in one CTA
-// (fa1_backward_kernel.cuh).
+// (fa2/backward_kernel.cuh), FA1 walks a head's key blocks one after the other in one CTA
+// (fa1/backward_kernel.cuh).
 //
 // The pass loads its K and V block once and walks every (query head of the group, query
 // block) that can see it (query_block_walk.cuh: those the band lets through, or those a block
@@ -21,7 +21,7 @@
 //   dK ·= scale;  dV ·= 1/(1−p);  store dK, dV
 //
 // D = rowsum(dO ∘ O) and LSE·log2(e) come from a preprocess kernel, and dQ is scaled and
-// rounded by the postprocess kernel (fa2_backward_pre_post.cuh).
+// rounded by the postprocess kernel (backward/pre_post.cuh).
 //
 // Ordered dQ (the deterministic mode): the key blocks that see a query block add their dQ
 // parts in key-block order (tile/turn_semaphore.cuh; a key block's turn is the number of key
@@ -33,6 +33,11 @@
 
 #include <type_traits>
 
+#include "../attention/backward_problem.cuh"
+#include "../attention/query_block_walk.cuh"
+#include "../attention/sequence.cuh"
+#include "../backward/pre_post.cuh"
+#include "../backward/scratch.cuh"
 #include "../core/math.cuh"
 #include "../mask/attention_mask.cuh"
 #include "../mma/accumulator_store.cuh"
@@ -42,21 +47,9 @@
 #include "../tile/global_to_shared.cuh"
 #include "../tile/shared_to_global.cuh"
 #include "../tile/turn_semaphore.cuh"
-#include "backward_problem.cuh"
-#include "fa2_backward_config.cuh"
-#include "fa2_backward_pre_post.cuh"
-#include "query_block_walk.cuh"
-#include "sequence.cuh"
+#include "backward_config.cuh"
 
 namespace attnkit::fa2 {
-
-// The workspace buffers the main kernel reads and writes (backward_problem.cuh's layout).
-struct BackwardScratch {
-  float* dq_accumulator;        // (rows, heads_q, head dim), zeroed
-  const float* d_rows;          // D, (heads_q, rows)
-  const float* lse_log2_rows;   // LSE·log2(e), +inf for rows that kept no key, (heads_q, rows)
-  int* dq_turns;                // deterministic mode's turn counters, zeroed
-};
 
 
 // How a key block's part of dQ reaches the fp32 accumulator:

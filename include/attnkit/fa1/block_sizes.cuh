@@ -33,8 +33,8 @@
 // FA1 CUDA kernels also stepped through the queries 16 rows at a time.) For d = 256 the tiles
 // fill the 163 KB exactly.
 
+#include "../attention/validate.cuh"
 #include "../core/math.cuh"
-#include "validate.cuh"
 
 namespace attnkit::fa1 {
 
@@ -56,7 +56,7 @@ struct BlockSizes {
   int warps;             // W, the split-K factor
 };
 
-// Shared memory of the forward kernel, in bytes (fa1_forward_config.cuh lays it out and checks
+// Shared memory of the forward kernel, in bytes (fa1/forward_config.cuh lays it out and checks
 // that it adds up to this).
 constexpr int forward_smem_bytes(int head_dim, int block_m, int block_n, int warps) {
   const int element = 2;

@@ -2,7 +2,7 @@
 // FlashAttention-1 backward (Dao et al., 2022, Algorithm 4), assembled from attnkit's blocks.
 //
 // Grid: one CTA per (KV head, batch entry). The CTA walks its head's key blocks one after the
-// other (line 5), and for each runs the pass both papers share (backward_key_block.cuh):
+// other (line 5), and for each runs the pass both papers share (fa2/backward_key_block.cuh):
 // K_j, V_j on chip, dK_j = dV_j = 0 (lines 6-7); for every query block i of every query head
 // of the GQA group that sees block j, recompute S and P from Q_i, K_j and the forward's m_i,
 // ℓ_i, regenerate the dropout mask, and add to dV_j, dK_j and dQ_i (lines 8-20); write dK_j,
@@ -18,12 +18,12 @@
 // D_i = rowsum(dO_i ∘ O_i) is computed once per row by the preprocess rather than once per
 // (i, j) step: the same value, read instead of recomputed.
 
-#include "backward_key_block.cuh"
-#include "fa1_workspace.cuh"
+#include "../fa2/backward_key_block.cuh"
+#include "workspace.cuh"
 
 namespace attnkit::fa1 {
 
-// The forward's m and ℓ (fa1_workspace.cuh) as the preprocess's row statistics:
+// The forward's m and ℓ (fa1/workspace.cuh) as the preprocess's row statistics:
 // LSE·log2(e) = m·c + log2 ℓ, +inf for a row that kept no key (ℓ = 0). c is the forward's
 // exponent scale: softmax_scale·log2(e), or log2(e) when a score_mod scaled the scores first.
 struct RowMaxAndSum {
@@ -38,11 +38,11 @@ struct RowMaxAndSum {
 };
 
 // `problem.softmax_scale` must already be resolved (> 0): the launcher does it. `Config` is a
-// backward tile config (fa2_backward_config.cuh); `Dropout` as in the forward.
+// backward tile config (fa2/backward_config.cuh); `Dropout` as in the forward.
 template <class Config, class Variant, bool Dropout = false>
 __global__ void __launch_bounds__(Config::kThreads, 1)
     backward_kernel(const __grid_constant__ AttentionProblem problem, const __grid_constant__ BackwardGradients grads,
-                    const fa2::BackwardScratch scratch, const Variant variant) {
+                    const BackwardScratch scratch, const Variant variant) {
   extern __shared__ __align__(128) unsigned char shared_bytes[];
   const int head_kv = blockIdx.x;
   const int batch = blockIdx.y;

@@ -1,6 +1,6 @@
 #pragma once
 // The steps of FlashAttention-1's double loop over a block mask (mask/block_mask.cuh): the
-// block-sparse form of fa1_schedule.cuh (Dao et al., 2022, Algorithm 5). K/V blocks j stay
+// block-sparse form of fa1/schedule.cuh (Dao et al., 2022, Algorithm 5). K/V blocks j stay
 // outermost, ascending; for each, only the query blocks the mask's *transposed* lists give for
 // j's mask block, its partial ones first, then its full ones:
 //
@@ -118,7 +118,7 @@ class BlockMaskStepSchedule {
   int kv_end_;  // the kernel K/V blocks [0, kv_end_) both the sequence and the mask reach
 };
 
-// The block-sparse query-block walk (fa1_schedule.cuh explains the interface): each K/V block
+// The block-sparse query-block walk (fa1/schedule.cuh explains the interface): each K/V block
 // visits the query blocks `mask` lists for it. The variant is not consulted for tile classes.
 struct BlockMaskQueryBlocks {
   BlockMaskView mask;
