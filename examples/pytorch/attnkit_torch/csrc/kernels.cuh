@@ -2,9 +2,9 @@
 // generated unit: `ATTNKIT_TORCH_REGISTER(64, softcap)`.
 #pragma once
 
+#include <attnkit/decode/decode.cuh>
 #include <attnkit/fa2/backward.cuh>
 #include <attnkit/fa2/forward.cuh>
-#include <attnkit/decode/decode.cuh>
 #include <attnkit/hopper/backward.cuh>
 #include <attnkit/hopper/forward.cuh>
 #include <attnkit/mask/alibi.cuh>
