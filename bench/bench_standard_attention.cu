@@ -20,11 +20,11 @@
 namespace {
 
 using attnkit::bfloat16_t;
+using attnkit::DeviceBuffer;
+using attnkit::GpuTimer;
 using attnkit::bench::backward_bytes;
-using attnkit::bench::DeviceBuffer;
 using attnkit::bench::forward_bytes;
 using attnkit::bench::ForwardTensors;
-using attnkit::bench::GpuTimer;
 using attnkit::bench::GridPoint;
 using attnkit::bench::random_normal_buffer;
 using Attention = attnkit::reference::StandardAttention<bfloat16_t>;

@@ -1,13 +1,13 @@
 #pragma once
 // What every attnkit benchmark shares: the FLOP count the papers report, their benchmark grid,
-// GPU timing with CUDA events, device buffers of random data, and a main that records the GPU
-// in the JSON context.
+// GPU timing (attnkit/host/gpu_timer.cuh) with an L2 flush, device buffers of random data
+// (attnkit/host/device_buffer.cuh), and a main that records the GPU in the JSON context.
 //
 // A benchmark file registers one callable per grid and hands over to run_benchmarks:
 //
 //   int main(int argc, char** argv) {
 //     attnkit::bench::register_paper_grid("mine_fwd", [](benchmark::State& state, const GridPoint& point) {
-//       attnkit::bench::GpuTimer timer;
+//       attnkit::GpuTimer timer;
 //       ... allocate with DeviceBuffer / random_normal_buffer, build the problem ...
 //       attnkit::bench::time_on_gpu(state, timer, point.flops(false), bytes, [&] { launch(timer.stream()); });
 //     });
@@ -36,6 +36,8 @@
 
 #include "attnkit/core/element.cuh"
 #include "attnkit/core/error.cuh"
+#include "attnkit/host/device_buffer.cuh"
+#include "attnkit/host/gpu_timer.cuh"
 
 namespace attnkit::bench {
 
@@ -126,42 +128,7 @@ inline void register_paper_grid(const std::string& prefix, GridBody body) {
 // ---------------------------------------------------------------------------------------------
 // Timing.
 
-// Owns a CUDA stream and a pair of events; not copyable.
-class GpuTimer {
- public:
-  GpuTimer() {
-    ATTNKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    ATTNKIT_CUDA_CHECK(cudaEventCreate(&start_));
-    ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~GpuTimer() {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-    cudaStreamDestroy(stream_);
-  }
-  GpuTimer(const GpuTimer&) = delete;
-  GpuTimer& operator=(const GpuTimer&) = delete;
-
-  cudaStream_t stream() const { return stream_; }
-
-  // Seconds the work `launch` enqueues on stream() takes on the GPU.
-  template <class Launch>
-  double seconds(Launch&& launch) {
-    ATTNKIT_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    launch();
-    ATTNKIT_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-    ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float milliseconds = 0.f;
-    ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start_, stop_));
-    return milliseconds * 1e-3;
-  }
-
- private:
-  cudaStream_t stream_ = nullptr;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-};
-
-// Overwrites the L2 cache with zeros on `stream` (defined after DeviceBuffer, below).
+// Overwrites the L2 cache with zeros on `stream` (defined with the buffers, below).
 inline void flush_l2(cudaStream_t stream);
 
 // Whether time_on_gpu flushes the L2 before each timed iteration by default: on, unless the
@@ -218,83 +185,7 @@ void time_on_gpu(benchmark::State& state, GpuTimer& timer, double flops, double 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Device buffers of random data.
-
-namespace detail {
-
-// splitmix64: a well-mixed 64-bit hash, so element i's value depends on (seed, i) only.
-__host__ __device__ inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// Box-Muller on the two 32-bit halves of one hash; u1 is in (0, 1] so log never sees 0.
-template <class T>
-__global__ void fill_normal_kernel(T* data, std::size_t count, uint64_t seed, float mean, float stddev) {
-  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const uint64_t bits = mix64(seed ^ mix64(i));
-    const float u1 = (static_cast<uint32_t>(bits >> 32) + 1.0f) * 0x1p-32f;
-    const float u2 = static_cast<uint32_t>(bits) * 0x1p-32f;
-    const float normal = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
-    data[i] = from_float<T>(mean + stddev * normal);
-  }
-}
-
-}  // namespace detail
-
-// A device allocation of `count` elements of T (float, half_t, bfloat16_t, or any type for
-// raw storage); not copyable, movable. Throws attnkit::error naming the size when cudaMalloc
-// fails, after clearing the error so the next benchmark starts clean.
-template <class T>
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t count) : count_(count) {
-    if (count == 0) return;
-    const cudaError_t status = cudaMalloc(&data_, bytes());
-    if (status != cudaSuccess) {
-      cudaGetLastError();
-      data_ = nullptr;
-      ::attnkit::detail::fail("DeviceBuffer: cannot allocate ", bytes(), " bytes (", cudaGetErrorName(status), ")");
-    }
-  }
-  ~DeviceBuffer() {
-    if (data_ != nullptr) cudaFree(data_);
-  }
-  DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
-    swap(other);
-    return *this;
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  T* get() const { return data_; }
-  std::size_t size() const { return count_; }
-  std::size_t bytes() const { return count_ * sizeof(T); }
-
-  // Fills with N(mean, stddev²) samples made on the device; the same seed gives the same data.
-  void fill_normal(uint64_t seed, float mean = 0.f, float stddev = 1.f, cudaStream_t stream = nullptr) {
-    if (count_ == 0) return;
-    constexpr int kThreads = 256;
-    const std::size_t wanted_blocks = (count_ + kThreads - 1) / kThreads;
-    const unsigned blocks = static_cast<unsigned>(wanted_blocks < 65536 ? wanted_blocks : 65536);
-    detail::fill_normal_kernel<T><<<blocks, kThreads, 0, stream>>>(data_, count_, seed, mean, stddev);
-    ATTNKIT_CHECK_LAUNCH();
-  }
-
- private:
-  void swap(DeviceBuffer& other) noexcept {
-    std::swap(data_, other.data_);
-    std::swap(count_, other.count_);
-  }
-
-  T* data_ = nullptr;
-  std::size_t count_ = 0;
-};
+// Device buffers of random data (DeviceBuffer: attnkit/host/device_buffer.cuh).
 
 // A buffer of `count` random normal elements.
 template <class T>

@@ -15,6 +15,8 @@
 
 #include <attnkit/fa2/backward.cuh>
 #include <attnkit/fa2/forward.cuh>
+#include <attnkit/host/device_buffer.cuh>
+#include <attnkit/host/gpu_timer.cuh>
 #include <attnkit/mask/block_mask_builder.cuh>
 #include <attnkit/mask/mask_patterns.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
@@ -33,23 +35,10 @@ std::vector<bfloat16_t> to_bf16(std::vector<double>& values) {  // rounds `value
   return out;
 }
 
-bfloat16_t* device_buffer(size_t count) {
-  bfloat16_t* device = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&device, count * sizeof(bfloat16_t)));
-  return device;
-}
-
-bfloat16_t* upload(const std::vector<bfloat16_t>& host) {
-  bfloat16_t* device = device_buffer(host.size());
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
-  return device;
-}
-
-std::vector<double> download(const bfloat16_t* device, size_t count) {
-  std::vector<bfloat16_t> host(count);
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(bfloat16_t), cudaMemcpyDeviceToHost));
-  std::vector<double> values(count);
-  for (size_t i = 0; i < count; ++i) values[i] = attnkit::to_float(host[i]);
+std::vector<double> download(const attnkit::DeviceBuffer<bfloat16_t>& device) {
+  const std::vector<bfloat16_t> host = device.download();
+  std::vector<double> values(host.size());
+  for (size_t i = 0; i < host.size(); ++i) values[i] = attnkit::to_float(host[i]);
   return values;
 }
 
@@ -60,19 +49,11 @@ double relative_error(const std::vector<double>& actual, const std::vector<doubl
 
 // Milliseconds per call of `step`, averaged over `repeats` calls.
 template <class Step>
-float time_ms(int repeats, Step&& step) {
-  cudaEvent_t start, stop;
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
-  for (int i = 0; i < repeats; ++i) step();
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
-  ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
-  float milliseconds = 0.f;
-  ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return milliseconds / repeats;
+double time_ms(int repeats, Step&& step) {
+  attnkit::GpuTimer timer(nullptr);  // on the default stream, where the steps run
+  return timer.seconds([&] {
+    for (int i = 0; i < repeats; ++i) step();
+  }) * 1e3 / repeats;
 }
 
 }  // namespace
@@ -99,22 +80,22 @@ int main() {
   std::vector<double> k = attnkit::reference::random_normal(shape.kv_size(), 2);
   std::vector<double> v = attnkit::reference::random_normal(shape.kv_size(), 3);
   std::vector<double> d_out = attnkit::reference::random_normal(shape.q_size(), 4);
-  bfloat16_t *q_dev = upload(to_bf16(q)), *k_dev = upload(to_bf16(k)), *v_dev = upload(to_bf16(v));
-  bfloat16_t* d_out_dev = upload(to_bf16(d_out));
-  bfloat16_t *o_dev = device_buffer(shape.q_size()), *dq_dev = device_buffer(shape.q_size()),
-             *dk_dev = device_buffer(shape.kv_size()), *dv_dev = device_buffer(shape.kv_size());
-  float* lse_dev = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&lse_dev, shape.lse_size() * sizeof(float)));
+  using Buffer = attnkit::DeviceBuffer<bfloat16_t>;
+  const Buffer q_dev(to_bf16(q)), k_dev(to_bf16(k)), v_dev(to_bf16(v)), d_out_dev(to_bf16(d_out));
+  const Buffer o_dev(shape.q_size()), dq_dev(shape.q_size()), dk_dev(shape.kv_size()), dv_dev(shape.kv_size());
+  const attnkit::DeviceBuffer<float> lse_dev(shape.lse_size());
 
-  attnkit::AttentionProblem problem = attnkit::make_bshd_problem(
-      attnkit::DType::bf16, batch, heads, heads, seqlen, seqlen, kHeadDim, q_dev, k_dev, v_dev, o_dev, lse_dev);
-  const attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_out_dev, dq_dev, dk_dev, dv_dev);
+  attnkit::AttentionProblem problem =
+      attnkit::make_bshd_problem(attnkit::DType::bf16, batch, heads, heads, seqlen, seqlen, kHeadDim, q_dev.get(),
+                                 k_dev.get(), v_dev.get(), o_dev.get(), lse_dev.get());
+  const attnkit::BackwardGradients grads =
+      attnkit::make_gradients_like(problem, d_out_dev.get(), dq_dev.get(), dk_dev.get(), dv_dev.get());
 
   // The block mask, built on the GPU from the pattern's mask_mod: one entry (batch 1, heads 1)
   // that every batch entry and head shares. It holds the forward's lists (per query block its
   // key blocks) and the transposed ones the backward walks (per key block its query blocks).
   attnkit::DeviceBlockMask mask;
-  const float build_ms = time_ms(1, [&] {
+  const double build_ms = time_ms(1, [&] {
     mask = attnkit::build_block_mask_from_mask_mod(pattern, 1, 1, seqlen, seqlen);
   });
   const attnkit::HostBlockMask lists = mask.download();
@@ -138,27 +119,22 @@ int main() {
   // struct's mask_mod for every pair.
   const attnkit::reference::ForwardResult forward = attnkit::reference::forward(shape, q, k, v, pattern);
   const attnkit::reference::BackwardResult backward = attnkit::reference::backward(shape, q, k, v, d_out, pattern);
-  const double errors[] = {relative_error(download(o_dev, shape.q_size()), forward.o),
-                           relative_error(download(dq_dev, shape.q_size()), backward.dq),
-                           relative_error(download(dk_dev, shape.kv_size()), backward.dk),
-                           relative_error(download(dv_dev, shape.kv_size()), backward.dv)};
+  const double errors[] = {relative_error(download(o_dev), forward.o), relative_error(download(dq_dev), backward.dq),
+                           relative_error(download(dk_dev), backward.dk), relative_error(download(dv_dev), backward.dv)};
   std::printf("relative max error: O %.2e, dQ %.2e, dK %.2e, dV %.2e (bf16)\n", errors[0], errors[1], errors[2],
               errors[3]);
 
   // Time: the sparse passes, and the dense forward without a mask for scale (it is
   // run last, so its O is not the one checked above).
-  const float forward_ms = time_ms(20, sparse_forward);
-  const float backward_ms = time_ms(20, sparse_backward);
-  const float dense_ms = time_ms(20, [&] { attnkit::fa2::forward<bfloat16_t, kHeadDim>(problem); });
+  const double forward_ms = time_ms(20, sparse_forward);
+  const double backward_ms = time_ms(20, sparse_backward);
+  const double dense_ms = time_ms(20, [&] { attnkit::fa2::forward<bfloat16_t, kHeadDim>(problem); });
   std::printf("b=%d h=%d s=%d d=%d bf16, window %d, %d global tokens\n", batch, heads, seqlen, kHeadDim,
               pattern.window, pattern.globals);
   std::printf("sparse forward:  %.3f ms (dense forward, no mask: %.3f ms, %.1fx)\n", forward_ms, dense_ms,
               dense_ms / forward_ms);
   std::printf("sparse backward: %.3f ms\n", backward_ms);
 
-  for (void* buffer : {(void*)q_dev, (void*)k_dev, (void*)v_dev, (void*)d_out_dev, (void*)o_dev, (void*)dq_dev,
-                       (void*)dk_dev, (void*)dv_dev, (void*)lse_dev})
-    cudaFree(buffer);
   // bf16 outputs: one rounding is ~4e-3 relative; the kernels stay within a few of them.
   const bool ok = std::all_of(std::begin(errors), std::end(errors), [](double e) { return std::isfinite(e) && e < 2e-2; });
   std::printf("%s\n", ok ? "block_sparse: OK" : "block_sparse: MISMATCH");

@@ -3,6 +3,7 @@
 // user's own kernel through find_package(attnkit) alone.
 
 #include <cstdio>
+#include <vector>
 
 #include <cuda_runtime.h>
 
@@ -35,15 +36,10 @@ __global__ void count_kept_on_device(attnkit::BandMask mask, int seqlen_q, int s
 }
 
 int count_kept_on_gpu(attnkit::BandMask mask, int seqlen_q, int seqlen_k) {
-  int* kept_total = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&kept_total, sizeof(int)));
-  ATTNKIT_CUDA_CHECK(cudaMemset(kept_total, 0, sizeof(int)));
-  count_kept_on_device<<<seqlen_q, seqlen_k>>>(mask, seqlen_q, seqlen_k, kept_total);
+  const attnkit::DeviceBuffer<int> kept_total(std::vector<int>{0});
+  count_kept_on_device<<<seqlen_q, seqlen_k>>>(mask, seqlen_q, seqlen_k, kept_total.get());
   ATTNKIT_CHECK_LAUNCH();
-  int kept = 0;
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(&kept, kept_total, sizeof(int), cudaMemcpyDeviceToHost));
-  ATTNKIT_CUDA_CHECK(cudaFree(kept_total));
-  return kept;
+  return kept_total.download()[0];
 }
 
 }  // namespace

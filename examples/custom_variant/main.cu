@@ -17,6 +17,8 @@
 
 #include <attnkit/fa2/backward.cuh>
 #include <attnkit/fa2/forward.cuh>
+#include <attnkit/host/device_buffer.cuh>
+#include <attnkit/host/gpu_timer.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
 #include <attnkit/reference/host_tensor.cuh>
 
@@ -71,18 +73,10 @@ std::vector<bfloat16_t> to_bf16(std::vector<double>& values) {  // rounds `value
   return out;
 }
 
-bfloat16_t* upload(const std::vector<bfloat16_t>& host) {
-  bfloat16_t* device = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&device, host.size() * sizeof(bfloat16_t)));
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
-  return device;
-}
-
-std::vector<double> download(const bfloat16_t* device, size_t count) {
-  std::vector<bfloat16_t> host(count);
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(bfloat16_t), cudaMemcpyDeviceToHost));
-  std::vector<double> values(count);
-  for (size_t i = 0; i < count; ++i) values[i] = attnkit::to_float(host[i]);
+std::vector<double> download(const attnkit::DeviceBuffer<bfloat16_t>& device) {
+  const std::vector<bfloat16_t> host = device.download();
+  std::vector<double> values(host.size());
+  for (size_t i = 0; i < host.size(); ++i) values[i] = attnkit::to_float(host[i]);
   return values;
 }
 
@@ -112,17 +106,16 @@ int main() {
   std::vector<double> k = attnkit::reference::random_normal(shape.kv_size(), 2);
   std::vector<double> v = attnkit::reference::random_normal(shape.kv_size(), 3);
   std::vector<double> d_out = attnkit::reference::random_normal(shape.q_size(), 4);
-  bfloat16_t *q_dev = upload(to_bf16(q)), *k_dev = upload(to_bf16(k)), *v_dev = upload(to_bf16(v));
-  bfloat16_t* d_out_dev = upload(to_bf16(d_out));
-  bfloat16_t *o_dev, *dq_dev, *dk_dev, *dv_dev;
-  float* lse_dev;
-  for (bfloat16_t** buffer : {&o_dev, &dq_dev, &dk_dev, &dv_dev})
-    ATTNKIT_CUDA_CHECK(cudaMalloc(buffer, shape.q_size() * sizeof(bfloat16_t)));
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&lse_dev, size_t(batch) * heads * seqlen * sizeof(float)));
+  using Buffer = attnkit::DeviceBuffer<bfloat16_t>;
+  const Buffer q_dev(to_bf16(q)), k_dev(to_bf16(k)), v_dev(to_bf16(v)), d_out_dev(to_bf16(d_out));
+  const Buffer o_dev(shape.q_size()), dq_dev(shape.q_size()), dk_dev(shape.kv_size()), dv_dev(shape.kv_size());
+  const attnkit::DeviceBuffer<float> lse_dev(shape.lse_size());
 
-  attnkit::AttentionProblem problem = attnkit::make_bshd_problem(
-      attnkit::DType::bf16, batch, heads, heads, seqlen, seqlen, kHeadDim, q_dev, k_dev, v_dev, o_dev, lse_dev);
-  const attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_out_dev, dq_dev, dk_dev, dv_dev);
+  attnkit::AttentionProblem problem =
+      attnkit::make_bshd_problem(attnkit::DType::bf16, batch, heads, heads, seqlen, seqlen, kHeadDim, q_dev.get(),
+                                 k_dev.get(), v_dev.get(), o_dev.get(), lse_dev.get());
+  const attnkit::BackwardGradients grads =
+      attnkit::make_gradients_like(problem, d_out_dev.get(), dq_dev.get(), dk_dev.get(), dv_dev.get());
   auto step = [&] {
     attnkit::fa2::forward<bfloat16_t, kHeadDim>(problem, variant);
     attnkit::fa2::backward<bfloat16_t, kHeadDim>(problem, grads, variant);
@@ -133,29 +126,19 @@ int main() {
   // The reference evaluates the same struct's score_mod, score_mod_grad and mask_mod in double.
   const attnkit::reference::ForwardResult forward = attnkit::reference::forward(shape, q, k, v, variant);
   const attnkit::reference::BackwardResult backward = attnkit::reference::backward(shape, q, k, v, d_out, variant);
-  const double errors[] = {relative_error(download(o_dev, shape.q_size()), forward.o),
-                           relative_error(download(dq_dev, shape.q_size()), backward.dq),
-                           relative_error(download(dk_dev, shape.kv_size()), backward.dk),
-                           relative_error(download(dv_dev, shape.kv_size()), backward.dv)};
+  const double errors[] = {relative_error(download(o_dev), forward.o), relative_error(download(dq_dev), backward.dq),
+                           relative_error(download(dk_dev), backward.dk), relative_error(download(dv_dev), backward.dv)};
   std::printf("relative max error: O %.2e, dQ %.2e, dK %.2e, dV %.2e (bf16)\n", errors[0], errors[1], errors[2],
               errors[3]);
 
-  cudaEvent_t start, stop;
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
   const int repeats = 10;
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
-  for (int i = 0; i < repeats; ++i) step();
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
-  ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
-  float milliseconds = 0.f;
-  ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
+  attnkit::GpuTimer timer(nullptr);  // on the default stream, where step runs
+  const double milliseconds = timer.seconds([&] {
+    for (int i = 0; i < repeats; ++i) step();
+  }) * 1e3;
   std::printf("forward + backward: %.3f ms (b=%d h=%d s=%d d=%d, prefix %d, bf16)\n", milliseconds / repeats, batch,
               heads, seqlen, kHeadDim, variant.prefix);
 
-  for (void* buffer : {(void*)q_dev, (void*)k_dev, (void*)v_dev, (void*)d_out_dev, (void*)o_dev, (void*)dq_dev,
-                       (void*)dk_dev, (void*)dv_dev, (void*)lse_dev})
-    cudaFree(buffer);
   // bf16 outputs: one rounding is ~4e-3 relative; the kernels stay within a few of them.
   const bool ok = std::all_of(std::begin(errors), std::end(errors), [](double e) { return std::isfinite(e) && e < 2e-2; });
   std::printf("%s\n", ok ? "custom_variant: OK" : "custom_variant: MISMATCH");

@@ -15,6 +15,7 @@
 #include <cuda_runtime_api.h>
 
 #include <attnkit/decode/decode.cuh>
+#include <attnkit/host/device_buffer.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
 #include <attnkit/reference/host_tensor.cuh>
 
@@ -23,21 +24,6 @@ using attnkit::bfloat16_t;
 namespace {
 
 constexpr int kHeadsQ = 32, kHeadsKV = 8, kHeadDim = 128, kPageSize = 16;
-
-template <class T>
-T* upload(const std::vector<T>& host) {
-  T* device = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&device, host.size() * sizeof(T)));
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return device;
-}
-
-template <class T>
-std::vector<T> download(const T* device, size_t count) {
-  std::vector<T> host(count);
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost));
-  return host;
-}
 
 std::vector<bfloat16_t> random_bf16(size_t count, uint64_t seed) {
   std::vector<double> values = attnkit::reference::random_normal(count, seed);
@@ -67,44 +53,41 @@ int main() {
   std::copy(pool.begin(), pool.end(), table.begin());
 
   const size_t cache_elements = size_t(num_pages) * kPageSize * kHeadsKV * kHeadDim;
-  bfloat16_t* k_cache = upload(random_bf16(cache_elements, 1));  // the prompt's keys and values
-  bfloat16_t* v_cache = upload(random_bf16(cache_elements, 2));
-  int* block_table = upload(table);
-  int* seqlens = upload(prompt);
-  bfloat16_t *q = nullptr, *o = nullptr, *k_new = nullptr, *v_new = nullptr;
+  using Buffer = attnkit::DeviceBuffer<bfloat16_t>;
+  const Buffer k_cache(random_bf16(cache_elements, 1)), v_cache(random_bf16(cache_elements, 2));  // the prompt's
+  const attnkit::DeviceBuffer<int> block_table(table);
+  attnkit::DeviceBuffer<int> seqlens(prompt);
   const size_t q_elements = size_t(batch) * kHeadsQ * kHeadDim, kv_elements = size_t(batch) * kHeadsKV * kHeadDim;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&o, q_elements * sizeof(bfloat16_t)));
+  Buffer q(q_elements), o(q_elements), k_new(kv_elements), v_new(kv_elements);
 
   attnkit::DecodeProblem problem = attnkit::make_decode_problem(
-      attnkit::DType::bf16, batch, kHeadsQ, /*seqlen_q=*/1, kHeadDim, nullptr, o,
-      attnkit::make_paged_kv_cache(k_cache, v_cache, num_pages, kPageSize, kHeadsKV, kHeadDim, block_table, max_pages,
-                                   seqlens),
+      attnkit::DType::bf16, batch, kHeadsQ, /*seqlen_q=*/1, kHeadDim, q.get(), o.get(),
+      attnkit::make_paged_kv_cache(k_cache.get(), v_cache.get(), num_pages, kPageSize, kHeadsKV, kHeadDim,
+                                   block_table.get(), max_pages, seqlens.get()),
       kHeadsKV);
+  attnkit::set_appended_kv(problem, k_new.get(), v_new.get(), 1);
   problem.band = attnkit::BandMask::causal();
 
   std::vector<int> lengths = prompt;
   std::vector<bfloat16_t> last_q;
   for (int step = 0; step < steps; ++step) {
     // This step's query and new key/value per sequence (a model's projections would make them).
+    // (The copies wait for the previous step: all of it runs on the default stream.)
     last_q = random_bf16(q_elements, 100 + step);
-    cudaFree(q), cudaFree(k_new), cudaFree(v_new);
-    q = upload(last_q);
-    k_new = upload(random_bf16(kv_elements, 200 + step));
-    v_new = upload(random_bf16(kv_elements, 300 + step));
-    problem.q.data = q;
-    attnkit::set_appended_kv(problem, k_new, v_new, 1);
+    q.upload(last_q);
+    k_new.upload(random_bf16(kv_elements, 200 + step));
+    v_new.upload(random_bf16(kv_elements, 300 + step));
     problem.host_seqlens = lengths.data();  // known here: the launcher checks them against the pages
 
     attnkit::decode<bfloat16_t, kHeadDim>(problem);  // append, attend; split-KV when the batch is small
 
     for (int& length : lengths) ++length;
-    ATTNKIT_CUDA_CHECK(cudaMemcpy(seqlens, lengths.data(), batch * sizeof(int), cudaMemcpyHostToDevice));
+    seqlens.upload(lengths);
   }
   ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
 
   // The reference for the last step: each sequence's keys read back through its pages.
-  const std::vector<bfloat16_t> k_host = download(k_cache, cache_elements), v_host = download(v_cache, cache_elements);
-  const std::vector<bfloat16_t> o_host = download(o, q_elements);
+  const std::vector<bfloat16_t> k_host = k_cache.download(), v_host = v_cache.download(), o_host = o.download();
   double worst = 0.0;
   for (int b = 0; b < batch; ++b) {
     const int keys = lengths[b];
@@ -127,9 +110,5 @@ int main() {
   const bool ok = worst < 2e-2;
   std::printf("decode_paged: %d steps over %d sequences (%d-row pages): max |O - O_ref| = %.2e %s\n", steps, batch,
               kPageSize, worst, ok ? "(ok)" : "(FAILED)");
-  for (void* p : {static_cast<void*>(k_cache), static_cast<void*>(v_cache), static_cast<void*>(block_table),
-                  static_cast<void*>(seqlens), static_cast<void*>(q), static_cast<void*>(o), static_cast<void*>(k_new),
-                  static_cast<void*>(v_new)})
-    cudaFree(p);
   return ok ? 0 : 1;
 }

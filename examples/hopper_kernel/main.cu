@@ -14,6 +14,8 @@
 #include <cuda_runtime_api.h>
 
 #include <attnkit/hopper/forward.cuh>
+#include <attnkit/host/device_buffer.cuh>
+#include <attnkit/host/gpu_timer.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
 #include <attnkit/reference/host_tensor.cuh>
 
@@ -112,26 +114,11 @@ void max_logit_attention(const attnkit::AttentionProblem& problem, const HeadTem
 // ---- check and time ----------------------------------------------------------------------------
 namespace {
 
-template <class T>
-T* device_copy(const std::vector<T>& host) {
-  T* device = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&device, host.size() * sizeof(T)));
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return device;
-}
-
-template <class T>
-std::vector<T> host_copy(const T* device, size_t count) {
-  std::vector<T> host(count);
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost));
-  return host;
-}
-
 struct Problem {
   attnkit::reference::Shape shape;
   std::vector<double> q, k, v;  // rounded to bf16, as the GPU sees them
-  bfloat16_t *q_gpu, *k_gpu, *v_gpu, *o_gpu;
-  float* max_logit_gpu;
+  attnkit::DeviceBuffer<bfloat16_t> q_gpu, k_gpu, v_gpu, o_gpu;
+  attnkit::DeviceBuffer<float> max_logit_gpu;
   attnkit::AttentionProblem problem;
 
   Problem(int batch, int heads, int seqlen, attnkit::BandMask band, uint64_t seed)
@@ -142,16 +129,16 @@ struct Problem {
         out[i] = attnkit::from_float<bfloat16_t>(static_cast<float>(values[i]));
         values[i] = attnkit::to_float(out[i]);
       }
-      return device_copy(out);
+      return attnkit::DeviceBuffer<bfloat16_t>(out);
     };
     q = attnkit::reference::random_normal(shape.q_size(), seed);
     k = attnkit::reference::random_normal(shape.kv_size(), seed + 1);
     v = attnkit::reference::random_normal(shape.kv_size(), seed + 2);
     q_gpu = bf16(q), k_gpu = bf16(k), v_gpu = bf16(v);
-    o_gpu = device_copy(std::vector<bfloat16_t>(shape.q_size()));
-    max_logit_gpu = device_copy(std::vector<float>(size_t(batch) * heads * seqlen));
+    o_gpu = attnkit::DeviceBuffer<bfloat16_t>(shape.q_size());
+    max_logit_gpu = attnkit::DeviceBuffer<float>(size_t(batch) * heads * seqlen);
     problem = attnkit::make_bshd_problem(attnkit::DType::bf16, batch, heads, heads, seqlen, seqlen, Config::kHeadDim,
-                                         q_gpu, k_gpu, v_gpu, o_gpu);
+                                         q_gpu.get(), k_gpu.get(), v_gpu.get(), o_gpu.get());
     problem.band = band;
   }
 };
@@ -175,19 +162,13 @@ std::vector<double> reference_max_logits(const Problem& p, const HeadTemperature
 }
 
 template <class Step>
-float milliseconds_per_call(Step&& step) {
-  cudaEvent_t start, stop;
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
+double milliseconds_per_call(Step&& step) {
   step();  // warm-up
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
   constexpr int kRepeats = 20;
-  for (int i = 0; i < kRepeats; ++i) step();
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
-  ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0.f;
-  ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  return ms / kRepeats;
+  attnkit::GpuTimer timer(nullptr);  // on the default stream, where the steps run
+  return timer.seconds([&] {
+    for (int i = 0; i < kRepeats; ++i) step();
+  }) * 1e3 / kRepeats;
 }
 
 }  // namespace
@@ -204,17 +185,18 @@ int main() {
     std::vector<float> temperatures = {1.0f, 0.5f, 2.0f, 1.5f};
     HeadTemperature host_variant, device_variant;
     host_variant.temperature = temperatures.data();
-    device_variant.temperature = device_copy(temperatures);
+    const attnkit::DeviceBuffer<float> temperatures_gpu(temperatures);
+    device_variant.temperature = temperatures_gpu.get();
 
     bool passed = true;
     for (const attnkit::BandMask band : {attnkit::BandMask::none(), attnkit::BandMask::causal()}) {
       Problem p(2, heads, 333, band, band.is_causal() ? 20 : 10);
-      max_logit_attention(p.problem, device_variant, p.max_logit_gpu);
+      max_logit_attention(p.problem, device_variant, p.max_logit_gpu.get());
       ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
       std::vector<double> o;
-      for (const bfloat16_t x : host_copy(p.o_gpu, p.shape.q_size())) o.push_back(attnkit::to_float(x));
+      for (const bfloat16_t x : p.o_gpu.download()) o.push_back(attnkit::to_float(x));
       std::vector<double> max_logit;
-      for (const float x : host_copy(p.max_logit_gpu, size_t(2) * heads * 333)) max_logit.push_back(x);
+      for (const float x : p.max_logit_gpu.download()) max_logit.push_back(x);
       const auto exact = attnkit::reference::forward(p.shape, p.q, p.k, p.v, host_variant);
       const auto same_precision = attnkit::reference::forward(p.shape, p.q, p.k, p.v, host_variant,
                                                               attnkit::reference::RoundedLike<bfloat16_t>{});
@@ -232,8 +214,9 @@ int main() {
     // Beside the library's own kernel with the same variant, config and shape.
     Problem p(4, 16, 4096, attnkit::BandMask::none(), 30);
     const double flops = 4.0 * 4 * 16 * 4096.0 * 4096.0 * Config::kHeadDim;
-    const float own = milliseconds_per_call([&] { max_logit_attention(p.problem, device_variant, p.max_logit_gpu); });
-    const float library = milliseconds_per_call([&] {
+    const double own =
+        milliseconds_per_call([&] { max_logit_attention(p.problem, device_variant, p.max_logit_gpu.get()); });
+    const double library = milliseconds_per_call([&] {
       hopper::forward<bfloat16_t, Config::kHeadDim, HeadTemperature, Config>(p.problem, device_variant);
     });
     std::printf("hopper_kernel: b=4 h=16 s=4096 d=128 bf16: own kernel %.1f TFLOP/s, hopper::forward %.1f TFLOP/s "

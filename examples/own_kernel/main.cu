@@ -13,6 +13,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <attnkit/host/device_buffer.cuh>
+#include <attnkit/host/gpu_timer.cuh>
 #include <attnkit/layout/mma_fragment.cuh>
 #include <attnkit/layout/swizzle.cuh>
 #include <attnkit/mask/mask_score_tile.cuh>
@@ -121,7 +123,6 @@ int main() {
         batch, heads, heads, seqlen, seqlen, kHeadDim, causal ? attnkit::BandMask::causal() : attnkit::BandMask::none());
     std::vector<double> inputs[3];
     std::vector<bfloat16_t> rounded[3];
-    bfloat16_t* device[4];
     for (int t = 0; t < 3; ++t) {
       inputs[t] = attnkit::reference::random_normal(shape.q_size(), 10 * causal + t + 1);
       rounded[t].resize(inputs[t].size());
@@ -130,41 +131,30 @@ int main() {
         inputs[t][i] = attnkit::to_float(rounded[t][i]);
       }
     }
-    for (int t = 0; t < 4; ++t) ATTNKIT_CUDA_CHECK(cudaMalloc(&device[t], shape.q_size() * sizeof(bfloat16_t)));
-    for (int t = 0; t < 3; ++t)
-      ATTNKIT_CUDA_CHECK(cudaMemcpy(device[t], rounded[t].data(), shape.q_size() * sizeof(bfloat16_t),
-                                    cudaMemcpyHostToDevice));
+    const attnkit::DeviceBuffer<bfloat16_t> q(rounded[0]), k(rounded[1]), v(rounded[2]), o_device(shape.q_size());
 
-    const Params params{device[0], device[1], device[2], device[3], heads, seqlen,
+    const Params params{q.get(), k.get(), v.get(), o_device.get(), heads, seqlen,
                         float(1.0 / std::sqrt(double(kHeadDim)) * 1.4426950408889634), causal};
     const dim3 grid((seqlen + kBlockM - 1) / kBlockM, heads, batch);
     attention_forward<<<grid, kThreads>>>(params);
     ATTNKIT_CUDA_CHECK(cudaGetLastError());
     ATTNKIT_CUDA_CHECK(cudaDeviceSynchronize());
 
-    std::vector<bfloat16_t> o_host(shape.q_size());
-    ATTNKIT_CUDA_CHECK(cudaMemcpy(o_host.data(), device[3], o_host.size() * sizeof(bfloat16_t), cudaMemcpyDeviceToHost));
+    const std::vector<bfloat16_t> o_host = o_device.download();
     std::vector<double> o(o_host.size());
     for (size_t i = 0; i < o.size(); ++i) o[i] = attnkit::to_float(o_host[i]);
     const auto expected = attnkit::reference::forward(shape, inputs[0], inputs[1], inputs[2]);
     const double error = attnkit::reference::max_abs_diff(o, expected.o);
 
-    cudaEvent_t start, stop;
-    ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
-    ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
-    ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
-    for (int i = 0; i < 20; ++i) attention_forward<<<grid, kThreads>>>(params);
-    ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
-    ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
-    float milliseconds = 0.f;
-    ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-    milliseconds /= 20;
+    attnkit::GpuTimer timer(nullptr);  // on the default stream, where the kernel runs
+    const double milliseconds = timer.seconds([&] {
+      for (int i = 0; i < 20; ++i) attention_forward<<<grid, kThreads>>>(params);
+    }) * 1e3 / 20;
     const double flops = 4.0 * batch * heads * double(seqlen) * seqlen * kHeadDim / (causal ? 2 : 1);
     std::printf("%s: max |O - O_reference| = %.3g, %.3f ms, %.1f TFLOP/s (b=%d h=%d s=%d d=%d bf16)\n",
                 causal ? "causal" : "non-causal", error, milliseconds, flops / (milliseconds * 1e-3) / 1e12, batch,
                 heads, seqlen, kHeadDim);
     ok = ok && std::isfinite(error) && error < 2e-2;
-    for (bfloat16_t* buffer : device) cudaFree(buffer);
   }
   std::printf("%s\n", ok ? "own_kernel: OK" : "own_kernel: MISMATCH");
   return ok ? 0 : 1;

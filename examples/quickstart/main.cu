@@ -13,6 +13,8 @@
 
 #include <attnkit/dispatch.cuh>
 #include <attnkit/dispatch_backward.cuh>
+#include <attnkit/host/device_buffer.cuh>
+#include <attnkit/host/gpu_timer.cuh>
 #include <attnkit/reference/cpu_attention.cuh>
 #include <attnkit/reference/host_tensor.cuh>
 
@@ -30,23 +32,10 @@ std::vector<bfloat16_t> to_bf16(std::vector<double>& values) {
   return out;
 }
 
-bfloat16_t* device_buffer(size_t count) {
-  bfloat16_t* device = nullptr;
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&device, count * sizeof(bfloat16_t)));
-  return device;
-}
-
-bfloat16_t* upload(const std::vector<bfloat16_t>& host) {
-  bfloat16_t* device = device_buffer(host.size());
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(bfloat16_t), cudaMemcpyHostToDevice));
-  return device;
-}
-
-std::vector<double> download(const bfloat16_t* device, size_t count) {
-  std::vector<bfloat16_t> host(count);
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(bfloat16_t), cudaMemcpyDeviceToHost));
-  std::vector<double> values(count);
-  for (size_t i = 0; i < count; ++i) values[i] = attnkit::to_float(host[i]);
+std::vector<double> download(const attnkit::DeviceBuffer<bfloat16_t>& device) {
+  const std::vector<bfloat16_t> host = device.download();
+  std::vector<double> values(host.size());
+  for (size_t i = 0; i < host.size(); ++i) values[i] = attnkit::to_float(host[i]);
   return values;
 }
 
@@ -57,19 +46,11 @@ double relative_error(const std::vector<double>& actual, const std::vector<doubl
 
 // Milliseconds per call of `step`, averaged over `repeats` calls.
 template <class Step>
-float time_ms(int repeats, Step&& step) {
-  cudaEvent_t start, stop;
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&start));
-  ATTNKIT_CUDA_CHECK(cudaEventCreate(&stop));
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(start));
-  for (int i = 0; i < repeats; ++i) step();
-  ATTNKIT_CUDA_CHECK(cudaEventRecord(stop));
-  ATTNKIT_CUDA_CHECK(cudaEventSynchronize(stop));
-  float milliseconds = 0.f;
-  ATTNKIT_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return milliseconds / repeats;
+double time_ms(int repeats, Step&& step) {
+  attnkit::GpuTimer timer(nullptr);  // on the default stream, where the steps run
+  return timer.seconds([&] {
+    for (int i = 0; i < repeats; ++i) step();
+  }) * 1e3 / repeats;
 }
 
 }  // namespace
@@ -92,20 +73,19 @@ int main() {
   std::vector<double> k = attnkit::reference::random_normal(shape.kv_size(), 2);
   std::vector<double> v = attnkit::reference::random_normal(shape.kv_size(), 3);
   std::vector<double> d_out = attnkit::reference::random_normal(shape.q_size(), 4);
-  bfloat16_t *q_dev = upload(to_bf16(q)), *k_dev = upload(to_bf16(k)), *v_dev = upload(to_bf16(v));
-  bfloat16_t* d_out_dev = upload(to_bf16(d_out));
-  bfloat16_t* o_dev = device_buffer(shape.q_size());
-  bfloat16_t *dq_dev = device_buffer(shape.q_size()), *dk_dev = device_buffer(shape.kv_size()),
-             *dv_dev = device_buffer(shape.kv_size());
-  float* lse_dev = nullptr;  // the forward's log-sum-exp: the backward recomputes P from it
-  ATTNKIT_CUDA_CHECK(cudaMalloc(&lse_dev, shape.lse_size() * sizeof(float)));
+  using Buffer = attnkit::DeviceBuffer<bfloat16_t>;  // owns a device allocation (attnkit/host)
+  const Buffer q_dev(to_bf16(q)), k_dev(to_bf16(k)), v_dev(to_bf16(v)), d_out_dev(to_bf16(d_out));
+  const Buffer o_dev(shape.q_size()), dq_dev(shape.q_size()), dk_dev(shape.kv_size()), dv_dev(shape.kv_size());
+  const attnkit::DeviceBuffer<float> lse_dev(shape.lse_size());  // the backward recomputes P from it
 
   // The problem: pointers, shapes, strides (BSHD), mask. softmax_scale 0 means 1/sqrt(d).
-  attnkit::AttentionProblem problem = attnkit::make_bshd_problem(
-      attnkit::DType::bf16, batch, heads_q, heads_kv, seqlen, seqlen, kHeadDim, q_dev, k_dev, v_dev, o_dev, lse_dev);
+  attnkit::AttentionProblem problem =
+      attnkit::make_bshd_problem(attnkit::DType::bf16, batch, heads_q, heads_kv, seqlen, seqlen, kHeadDim,
+                                 q_dev.get(), k_dev.get(), v_dev.get(), o_dev.get(), lse_dev.get());
   problem.band = mask;
   // dO read, dQ, dK, dV written, each with the strides of the tensor it belongs to.
-  const attnkit::BackwardGradients grads = attnkit::make_gradients_like(problem, d_out_dev, dq_dev, dk_dev, dv_dev);
+  const attnkit::BackwardGradients grads =
+      attnkit::make_gradients_like(problem, d_out_dev.get(), dq_dev.get(), dk_dev.get(), dv_dev.get());
 
   // Dispatch on the problem's dtype and head dim at run time. The lists instantiate head dim 128
   // only; attnkit::forward / attnkit::backward would build all six. Both throw attnkit::error
@@ -119,26 +99,23 @@ int main() {
   // Check against the float64 reference (threads over the CPU's cores; a few seconds).
   const attnkit::reference::ForwardResult expected = attnkit::reference::forward(shape, q, k, v);
   const attnkit::reference::BackwardResult expected_grads = attnkit::reference::backward(shape, q, k, v, d_out);
-  const double errors[] = {relative_error(download(o_dev, shape.q_size()), expected.o),
-                           relative_error(download(dq_dev, shape.q_size()), expected_grads.dq),
-                           relative_error(download(dk_dev, shape.kv_size()), expected_grads.dk),
-                           relative_error(download(dv_dev, shape.kv_size()), expected_grads.dv)};
+  const double errors[] = {relative_error(download(o_dev), expected.o),
+                           relative_error(download(dq_dev), expected_grads.dq),
+                           relative_error(download(dk_dev), expected_grads.dk),
+                           relative_error(download(dv_dev), expected_grads.dv)};
   std::printf("relative max error: O %.2e, dQ %.2e, dK %.2e, dV %.2e (bf16)\n", errors[0], errors[1], errors[2],
               errors[3]);
 
   // Time each pass. FLOPs: 4·b·h·s²·d for the forward's two GEMMs, halved by the causal mask;
   // the backward's five GEMMs are 2.5 times that.
-  const float forward_ms = time_ms(20, forward);
-  const float backward_ms = time_ms(20, backward);
+  const double forward_ms = time_ms(20, forward);
+  const double backward_ms = time_ms(20, backward);
   const double forward_flops = 4.0 * batch * heads_q * double(seqlen) * seqlen * kHeadDim / 2;
   const double backward_flops = 2.5 * forward_flops;
   std::printf("b=%d hq=%d hkv=%d s=%d d=%d causal bf16\n", batch, heads_q, heads_kv, seqlen, kHeadDim);
   std::printf("forward:  %.3f ms, %.1f TFLOP/s\n", forward_ms, forward_flops / (forward_ms * 1e-3) / 1e12);
   std::printf("backward: %.3f ms, %.1f TFLOP/s\n", backward_ms, backward_flops / (backward_ms * 1e-3) / 1e12);
 
-  for (void* buffer : {(void*)q_dev, (void*)k_dev, (void*)v_dev, (void*)d_out_dev, (void*)o_dev, (void*)dq_dev,
-                       (void*)dk_dev, (void*)dv_dev, (void*)lse_dev})
-    cudaFree(buffer);
   // bf16 outputs: one rounding is ~4e-3 relative; the kernels stay within a few of them.
   const bool ok = std::all_of(std::begin(errors), std::end(errors), [](double e) { return std::isfinite(e) && e < 2e-2; });
   std::printf("%s\n", ok ? "quickstart: OK" : "quickstart: MISMATCH");

@@ -159,6 +159,10 @@
 #include "dispatch.cuh"
 #include "dispatch_backward.cuh"
 
+// host: support for programs around the kernels (device buffers, GPU timers)
+#include "host/device_buffer.cuh"
+#include "host/gpu_timer.cuh"
+
 // reference: the oracles (float64 CPU attention, cuBLAS standard attention); docs/reference.md
 #include "reference/cpu_attention.cuh"
 #include "reference/finite_difference.cuh"

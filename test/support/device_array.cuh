@@ -11,39 +11,16 @@
 
 #include "attnkit/core/element.cuh"
 #include "attnkit/core/error.cuh"
+#include "attnkit/host/device_buffer.cuh"
 
 namespace attnkit::testing {
 
+// A DeviceBuffer (attnkit/host/device_buffer.cuh) poisoned when made.
 template <class T>
-class DeviceArray {
+class DeviceArray : public DeviceBuffer<T> {
  public:
-  explicit DeviceArray(std::size_t count) : count_(count) {
-    ATTNKIT_CUDA_CHECK(cudaMalloc(&data_, bytes() > 0 ? bytes() : 1));
-    poison();
-  }
-  explicit DeviceArray(const std::vector<T>& values) : DeviceArray(values.size()) { upload(values); }
-  ~DeviceArray() { cudaFree(data_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-
-  T* get() const { return data_; }
-  std::size_t size() const { return count_; }
-  std::size_t bytes() const { return count_ * sizeof(T); }
-
-  void poison() { ATTNKIT_CUDA_CHECK(cudaMemset(data_, 0xff, bytes())); }
-  void upload(const std::vector<T>& values) {
-    require(values.size() == count_, "upload of ", values.size(), " values into an array of ", count_);
-    ATTNKIT_CUDA_CHECK(cudaMemcpy(data_, values.data(), bytes(), cudaMemcpyHostToDevice));
-  }
-  std::vector<T> download() const {
-    std::vector<T> values(count_);
-    ATTNKIT_CUDA_CHECK(cudaMemcpy(values.data(), data_, bytes(), cudaMemcpyDeviceToHost));
-    return values;
-  }
-
- private:
-  T* data_ = nullptr;
-  std::size_t count_ = 0;
+  explicit DeviceArray(std::size_t count) : DeviceBuffer<T>(count) { this->poison(); }
+  explicit DeviceArray(const std::vector<T>& values) : DeviceArray(values.size()) { this->upload(values); }
 };
 
 // double keeps its precision; float and the 16-bit types go through core's conversions.
