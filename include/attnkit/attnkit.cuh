@@ -16,11 +16,13 @@
 // version: ATTNKIT_VERSION_MAJOR/MINOR/PATCH, attnkit::version()
 #include "version.cuh"
 
-// core: element types, math, configuration macros, host errors, workspaces
+// core: element types (16-bit and FP8), math, hashing, configuration macros, host errors, workspaces
 #include "core/config.cuh"
 #include "core/element.cuh"
 #include "core/error.cuh"
 #include "core/fast_divisor.cuh"
+#include "core/fp8.cuh"
+#include "core/hash.cuh"
 #include "core/launch.cuh"
 #include "core/math.cuh"
 #include "core/scoped_workspace.cuh"
@@ -69,6 +71,10 @@
 #include "mask/softcap.cuh"
 #include "mask/tile_class.cuh"
 #include "mask/variant.cuh"
+
+// quant: FP8 quantization with per-tensor or per-block scales, the random Hadamard transform
+#include "quant/fp8_quantize.cuh"
+#include "quant/hadamard.cuh"
 
 // attention: the problem description, its validation, sequences and block walks
 #include "attention/backward_problem.cuh"

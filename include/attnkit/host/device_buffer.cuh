@@ -22,19 +22,13 @@
 #include "../core/config.cuh"
 #include "../core/element.cuh"
 #include "../core/error.cuh"
+#include "../core/hash.cuh"
 
 namespace attnkit {
 namespace detail {
 
-// splitmix64: a well-mixed 64-bit hash, so element i's value depends on (seed, i) only.
-ATTNKIT_HOST_DEVICE inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// Box-Muller on the two 32-bit halves of one hash; u1 is in (0, 1] so log never sees 0.
+// Box-Muller on the two 32-bit halves of one hash of (seed, i); u1 is in (0, 1] so log never
+// sees 0.
 template <class T>
 __global__ void fill_normal_kernel(T* data, std::size_t count, uint64_t seed, float mean, float stddev) {
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;

@@ -40,6 +40,7 @@
 
 #include "../core/element.cuh"
 #include "../core/error.cuh"
+#include "../core/fp8.cuh"
 #include "../core/math.cuh"
 #include "../mask/band.cuh"
 #include "../mask/variant.cuh"
@@ -117,11 +118,12 @@ struct Shape {
 
 // Rounding policies. The reference computes in float64 and asks the policy to round at the
 // three places where a plain same-precision implementation (S = QKᵀ, softmax, O = PV, each
-// stored in the element type) loses precision.
+// stored in the element type) loses precision. prob gets a row's exp(s − max), in (0, 1], and
+// the row's sum of them, and returns the probability that multiplies V.
 struct ExactArithmetic {
-  double score(double raw_dot) const { return raw_dot; }  // q·k before scaling
-  double prob(double p) const { return p; }               // P after normalisation
-  double output(double o) const { return o; }             // O
+  double score(double raw_dot) const { return raw_dot; }                // q·k before scaling
+  double prob(double e, double row_sum) const { return e / row_sum; }  // P
+  double output(double o) const { return o; }                           // O
 };
 
 // Rounds to Element at each of those places. Inputs are not rounded here: a test rounds Q, K,
@@ -129,8 +131,23 @@ struct ExactArithmetic {
 template <class Element>
 struct RoundedLike {
   double score(double raw_dot) const { return round_to<Element>(static_cast<float>(raw_dot)); }
-  double prob(double p) const { return round_to<Element>(static_cast<float>(p)); }
+  double prob(double e, double row_sum) const { return round_to<Element>(static_cast<float>(e / row_sum)); }
   double output(double o) const { return round_to<Element>(static_cast<float>(o)); }
+};
+
+// An FP8 attention kernel's arithmetic (FlashAttention-3's): Q, K, V already quantized to Fp8
+// and dequantized by the caller (quant/fp8_quantize.cuh); scores accumulated in fp32; the
+// unnormalized P̃ = exp(s − max) stored in Fp8 after a static scale of 256 (2^8 keeps P̃ ≤ 1
+// inside e4m3's range, 448, and on its finest steps), O = P̃·V accumulated in fp32, divided by
+// 256 · the fp32 row sum of P̃, stored as Output.
+template <class Fp8, class Output>
+struct RoundedLikeFp8 {
+  static constexpr double kProbScale = 256.0;
+  double score(double raw_dot) const { return static_cast<float>(raw_dot); }
+  double prob(double e, double row_sum) const {
+    return round_to<Fp8>(static_cast<float>(e * kProbScale)) / (kProbScale * static_cast<float>(row_sum));
+  }
+  double output(double o) const { return round_to<Output>(static_cast<float>(o)); }
 };
 
 struct ForwardResult {
@@ -450,7 +467,7 @@ ForwardResult forward(const Shape& shape, const std::vector<double>& q, const st
       lse = row_max + std::log(row_sum);
       for (int jj = 0; jj < keys; ++jj) {
         double& p = probs[std::size_t(jj) * rows + r];
-        p = rounding.prob(std::exp(p - row_max) / row_sum);
+        p = rounding.prob(std::exp(p - row_max), row_sum);
       }
     }
 
