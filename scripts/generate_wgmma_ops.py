@@ -8,6 +8,8 @@ usage: python3 scripts/generate_wgmma_ops.py > include/attnkit/sm90/wgmma_ops.cu
 
 WIDTHS = [16, 32, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256]
 TYPES = [("bfloat16_t", "bf16"), ("half_t", "f16")]
+# FP8 operands: k = 32 per instruction, both operands K-major (no transpose immediates).
+FP8_TYPES = [("float8_e4m3_t", "e4m3"), ("float8_e5m2_t", "e5m2")]
 
 
 def accumulators(n):
@@ -17,26 +19,31 @@ def accumulators(n):
     return regs, names, operands
 
 
-def shared_shared(n, ptx_type):
+def shared_shared(n, ptx_type, k=16, transposes=True):
     regs, names, operands = accumulators(n)
     a, b, scale = regs, regs + 1, regs + 2
+    immediates = f", %{scale + 1}, %{scale + 2}" if transposes else ""
+    inputs = '"l"(desc_a), "l"(desc_b), "r"(accumulate)' + (', "n"(TransposeA), "n"(TransposeB)' if transposes else "")
     return f'''    asm volatile(
         "{{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %{scale}, 0;\\n"
-        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx_type}.{ptx_type} "
-        "{{{names}}}, %{a}, %{b}, accumulate, 1, 1, %{scale + 1}, %{scale + 2};\\n}}\\n"
+        "wgmma.mma_async.sync.aligned.m64n{n}k{k}.f32.{ptx_type}.{ptx_type} "
+        "{{{names}}}, %{a}, %{b}, accumulate, 1, 1{immediates};\\n}}\\n"
         : {operands}
-        : "l"(desc_a), "l"(desc_b), "r"(accumulate), "n"(TransposeA), "n"(TransposeB));'''
+        : {inputs});'''
 
 
-def registers_shared(n, ptx_type):
+def registers_shared(n, ptx_type, k=16, transposes=True):
     regs, names, operands = accumulators(n)
     a0, b, scale = regs, regs + 4, regs + 5
+    immediates = f", %{scale + 1}" if transposes else ""
+    inputs = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate)' + (
+        ', "n"(TransposeB)' if transposes else "")
     return f'''    asm volatile(
         "{{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %{scale}, 0;\\n"
-        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx_type}.{ptx_type} "
-        "{{{names}}}, {{%{a0}, %{a0 + 1}, %{a0 + 2}, %{a0 + 3}}}, %{b}, accumulate, 1, 1, %{scale + 1};\\n}}\\n"
+        "wgmma.mma_async.sync.aligned.m64n{n}k{k}.f32.{ptx_type}.{ptx_type} "
+        "{{{names}}}, {{%{a0}, %{a0 + 1}, %{a0 + 2}, %{a0 + 3}}}, %{b}, accumulate, 1, 1{immediates};\\n}}\\n"
         : {operands}
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate), "n"(TransposeB));'''
+        : {inputs});'''
 
 
 def main():
@@ -45,24 +52,27 @@ def main():
 //
 // wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}: D(64 × N, fp32) = A(64 × 16) · B(16 × N)
 // + (accumulate ? D : 0), issued by one warpgroup (128 threads) and completing asynchronously
-// (sm90/wgmma.cuh has the fences, commit and wait that must surround it).
+// (sm90/wgmma.cuh has the fences, commit and wait that must surround it); and the FP8 forms
+// m64nNk32.f32.{e4m3,e5m2}, A(64 × 32) · B(32 × N), both operands K-major.
 //
 // Operand order as in the PTX ISA:
 //   shared A:    wgmma... d, a-desc, b-desc, scale-d, imm-scale-a, imm-scale-b, imm-trans-a, imm-trans-b
 //   register A:  wgmma... d, a,      b-desc, scale-d, imm-scale-a, imm-scale-b, imm-trans-b
 // d is this thread's N/2 accumulators as [N/8][4] (layout/wgmma_layout.cuh says which element each
-// is); a is this thread's 4 registers of the 64 × 16 A fragment (the mma.sync A map, per warp).
-// The transpose flags say an operand is MN-major in shared memory (16-bit types only).
+// is); a is this thread's 4 registers of the 64 × 16 A fragment (the mma.sync A map, per warp;
+// for FP8 the 64 × 32 fragment, four elements a register). The transpose flags say an operand is
+// MN-major in shared memory (16-bit types only: FP8 takes both K-major, the flags must be 0).
 
 #include <cstdint>
 
 #include "../core/config.cuh"
 #include "../core/element.cuh"
+#include "../core/fp8.cuh"
 
 namespace attnkit::hopper {
 
 template <class Element, int N>
-struct WgmmaOp;  // m64nNk16 with fp32 accumulators; specialized for the widths attnkit uses
+struct WgmmaOp;  // m64nNk16 (FP8: k32) with fp32 accumulators; specialized for the widths attnkit uses
 ''')
     for cpp_type, ptx_type in TYPES:
         for n in WIDTHS:
@@ -80,6 +90,28 @@ struct WgmmaOp<{cpp_type}, {n}> {{
                                                            uint64_t desc_b, int accumulate) {{
 #if ATTNKIT_DEVICE_SM90A
 {registers_shared(n, ptx_type)}
+#endif
+  }}
+}};
+''')
+    for cpp_type, ptx_type in FP8_TYPES:
+        for n in WIDTHS:
+            print(f'''template <>
+struct WgmmaOp<{cpp_type}, {n}> {{
+  template <int TransposeA, int TransposeB>
+  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE static void shared_a(float (&d)[{n // 8}][4], uint64_t desc_a, uint64_t desc_b,
+                                                         int accumulate) {{
+    static_assert(TransposeA == 0 && TransposeB == 0, "FP8 operands are K-major only");
+#if ATTNKIT_DEVICE_SM90A
+{shared_shared(n, ptx_type, 32, False)}
+#endif
+  }}
+  template <int TransposeB>
+  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE static void register_a(float (&d)[{n // 8}][4], const uint32_t (&a)[4],
+                                                           uint64_t desc_b, int accumulate) {{
+    static_assert(TransposeB == 0, "FP8 operands are K-major only");
+#if ATTNKIT_DEVICE_SM90A
+{registers_shared(n, ptx_type, 32, False)}
 #endif
   }}
 }};
