@@ -9,9 +9,14 @@
 #
 # usage: scripts/gpu_run.sh OUT_DIR [--preset NAME] [--peers PATH/TO/peers.py] [--peers-args "..."]
 #                                   [--bench-filter REGEX] [--tests-only] [--bench-only]
-#                                   [--targets "T1 T2 ..."] [--tests-regex REGEX] [--pytorch]
+#                                   [--targets "T1 T2 ..."] [--tests-regex REGEX] [--pytorch] [--sanitize]
 # --pytorch also builds the PyTorch extension (examples/pytorch) and runs its pytest suite
 # (pytorch.log).
+# --sanitize runs compute-sanitizer's memcheck, racecheck and synccheck over a reduced matrix
+# that reaches every kernel family: the fuzzer (12 random shapes through the dispatch, forward
+# and backward) and the examples (own_kernel: the sm_80 blocks, block_sparse: FA2 sparse,
+# hopper_kernel: the Hopper roles, decode_paged: decode); sanitize_<tool>_<program>.log each,
+# sanitize.txt the error counts. Any finding fails the run.
 # --targets builds only those targets (benchmarks not built are not run); --tests-regex runs
 # only the CTest tests it matches.
 # The preset defaults to h100 (sm_90a only, for H100/H200); `default` builds sm_80 as well.
@@ -25,6 +30,7 @@ peers_args="--no-bwd"
 bench_filter="."
 run_tests=true
 run_bench=true
+run_sanitize=false
 targets=()
 tests_regex=""
 run_pytorch=false
@@ -39,6 +45,7 @@ while (( $# > 0 )); do
     --targets) read -r -a targets <<< "$2"; shift 2 ;;
     --tests-regex) tests_regex=$2; shift 2 ;;
     --pytorch) run_pytorch=true; shift ;;
+    --sanitize) run_sanitize=true; shift ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
@@ -74,6 +81,26 @@ if [[ "${run_tests}" == true ]]; then
   ctest --test-dir "${build_dir}" "${regex_args[@]}" --output-on-failure -j 4 --output-junit "${out_dir}/ctest.xml" \
     > "${out_dir}/ctest.log" 2>&1 || status=$?
   tail -n 25 "${out_dir}/ctest.log"
+fi
+
+if [[ "${run_sanitize}" == true ]]; then
+  echo "==> compute-sanitizer"
+  : > "${out_dir}/sanitize.txt"
+  programs=(test/fuzz examples/own_kernel/own_kernel examples/block_sparse/block_sparse
+            examples/hopper_kernel/hopper_kernel examples/decode_paged/decode_paged)
+  for tool in memcheck racecheck synccheck; do
+    for program in "${programs[@]}"; do
+      [[ -x "${build_dir}/${program}" ]] || { echo "${tool} ${program}: not built" >> "${out_dir}/sanitize.txt"; continue; }
+      log="${out_dir}/sanitize_${tool}_$(basename "${program}").log"
+      ATTNKIT_FUZZ_CASES=12 timeout 900 compute-sanitizer --tool "${tool}" --error-exitcode 99         "${build_dir}/${program}" > "${log}" 2>&1
+      code=$?
+      # 77: the program found nothing to run on this GPU (a skip, not a finding).
+      summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "${log}" | tail -n 1)
+      echo "${tool} ${program}: exit ${code}; ${summary:-no summary}" >> "${out_dir}/sanitize.txt"
+      [[ ${code} -eq 0 || ${code} -eq 77 ]] || status=1
+    done
+  done
+  cat "${out_dir}/sanitize.txt"
 fi
 
 if [[ "${run_pytorch}" == true ]]; then
