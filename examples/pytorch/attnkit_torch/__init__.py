@@ -20,12 +20,13 @@ On an sm_90 GPU the forward runs attnkit's Hopper kernel where it can (no dropou
 else runs the FA2 kernels. attention (block_sparse.py) takes flex-attention's layout and a
 BlockMask from create_block_mask.
 
-The extension compiles on first import (torch.utils.cpp_extension.load, ninja) into
-ATTNKIT_TORCH_BUILD_DIR (default: build/ next to this file), for the head dims in
-ATTNKIT_TORCH_HEAD_DIMS (default "64 128"; any of 32 64 96 128 192 256) and the visible GPU's
-architecture (sm_90a on Hopper). Each head dim is a few compile units; fewer head dims build
-faster. A head dim not built runs zero-padded to the smallest built one above it (with the
-default, 80 runs at 128; build 96 to run it there).
+Installed with pip (setup.py: `pip install --no-build-isolation examples/pytorch`), the
+extension is built ahead of time. Otherwise, or with ATTNKIT_TORCH_JIT=1, it compiles on first
+use (torch.utils.cpp_extension.load, ninja) into ATTNKIT_TORCH_BUILD_DIR (default: build/ next
+to this file), for the head dims in ATTNKIT_TORCH_HEAD_DIMS (default "64 128"; any of 32 64 96
+128 192 256) and the visible GPU's architecture (sm_90a on Hopper). Each head dim is a few
+compile units; fewer head dims build faster. A head dim not built runs zero-padded to the
+smallest built one above it (with the default, 80 runs at 128; build 96 to run it there).
 """
 import os
 
@@ -37,48 +38,41 @@ __all__ = ["flash_attn_func", "flash_attn_kvpacked_func", "flash_attn_qkvpacked_
            "flash_attn_varlen_kvpacked_func", "flash_attn_varlen_qkvpacked_func", "flash_attn_with_kvcache",
            "built_head_dims", "BlockMask", "create_block_mask", "attention"]
 
+from . import _sources
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_INCLUDE = os.path.normpath(os.path.join(_HERE, "..", "..", "..", "include"))  # attnkit's headers
-# csrc/kernels.h's ScoreModKind by name: one dense unit per (head dim, kind). The block-sparse
-# entry takes one modification at a time, so it has no units for alibi_softcap.
-_SCORE_MODS = ("none", "softcap", "alibi", "alibi_softcap")
-_SPARSE_SCORE_MODS = ("none", "softcap", "alibi")
 _MAX_HEAD_DIM = 256  # flash-attn's, and attnkit's largest kernel
 _ext = None
 _built_head_dims = None
 
 
 def _load():
+    """The extension: the one pip built (attnkit_torch._C), or one compiled now."""
     global _ext
     if _ext is not None:
         return _ext
-    head_dims = [int(d) for d in os.environ.get("ATTNKIT_TORCH_HEAD_DIMS", "64 128").replace(",", " ").split()]
+    if os.environ.get("ATTNKIT_TORCH_JIT") != "1":
+        try:
+            from . import _C
+            _ext = _C
+            return _ext
+        except ImportError:
+            pass
+    if not os.path.isdir(_sources.INCLUDE):
+        raise RuntimeError(f"attnkit_torch: no prebuilt extension and no attnkit headers at {_sources.INCLUDE} to "
+                           f"build one; install with pip from an attnkit checkout, or run from the checkout")
+    head_dims = _sources.head_dims_from_env()
     build_dir = os.environ.get("ATTNKIT_TORCH_BUILD_DIR", os.path.join(_HERE, "build"))
-    os.makedirs(build_dir, exist_ok=True)
     if "TORCH_CUDA_ARCH_LIST" not in os.environ:
         major, minor = torch.cuda.get_device_capability()
         # The Hopper kernels use wgmma and setmaxnreg: sm_90a, not plain sm_90.
         os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0a" if (major, minor) == (9, 0) else f"{major}.{minor}"
-    sources = [os.path.join(_HERE, "csrc", "binding.cpp"), os.path.join(_HERE, "csrc", "block_masks.cu")]
-    # One unit per (head dim, score mod) for the dense kernels and one for the block-sparse ones,
-    # so that ninja compiles them in parallel.
-    units = [("kernels", "kernels.cuh", "ATTNKIT_TORCH_REGISTER"),
-             ("sparse", "block_sparse.cuh", "ATTNKIT_TORCH_REGISTER_SPARSE")]
-    for d in head_dims:
-        for prefix, header, register in units:
-            for mod in _SCORE_MODS if prefix == "kernels" else _SPARSE_SCORE_MODS:
-                path = os.path.join(build_dir, f"{prefix}_d{d}_{mod}.cu")
-                text = f'#include "{header}"\n{register}({d}, {mod})\n'
-                if not os.path.exists(path) or open(path).read() != text:  # unchanged files keep ninja's cache
-                    with open(path, "w") as f:
-                        f.write(text)
-                sources.append(path)
     _ext = cpp_extension.load(
         name="attnkit_torch_ext",
-        sources=sources,
-        extra_include_paths=[_INCLUDE, os.path.join(_HERE, "csrc")],
-        extra_cflags=["-O2"],  # torch picks the C++ standard its headers need
-        extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],
+        sources=_sources.sources(build_dir, head_dims),
+        extra_include_paths=[_sources.INCLUDE, _sources.CSRC],
+        extra_cflags=_sources.CXX_FLAGS,
+        extra_cuda_cflags=_sources.CUDA_FLAGS,
         build_directory=build_dir,
         verbose=os.environ.get("ATTNKIT_TORCH_VERBOSE") == "1",
     )
