@@ -75,6 +75,8 @@
 // quant: FP8 quantization with per-tensor or per-block scales, the random Hadamard transform
 #include "quant/fp8_quantize.cuh"
 #include "quant/hadamard.cuh"
+#include "quant/quantize_fp8_kernel.cuh"
+#include "quant/warp_hadamard.cuh"
 
 // attention: the problem description, its validation, sequences and block walks
 #include "attention/backward_problem.cuh"
