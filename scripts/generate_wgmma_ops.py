@@ -74,44 +74,28 @@ namespace attnkit::hopper {
 template <class Element, int N>
 struct WgmmaOp;  // m64nNk16 (FP8: k32) with fp32 accumulators; specialized for the widths attnkit uses
 ''')
-    for cpp_type, ptx_type in TYPES:
+    # (C++ type, PTX type, k, whether the operands may be transposed)
+    operand_types = [(c, p, 16, True) for c, p in TYPES] + [(c, p, 32, False) for c, p in FP8_TYPES]
+    for cpp_type, ptx_type, k, transposes in operand_types:
+        shared_check = "" if transposes else \
+            '    static_assert(TransposeA == 0 && TransposeB == 0, "FP8 operands are K-major only");\n'
+        register_check = "" if transposes else \
+            '    static_assert(TransposeB == 0, "FP8 operands are K-major only");\n'
         for n in WIDTHS:
             print(f'''template <>
 struct WgmmaOp<{cpp_type}, {n}> {{
   template <int TransposeA, int TransposeB>
   ATTNKIT_DEVICE ATTNKIT_FORCEINLINE static void shared_a(float (&d)[{n // 8}][4], uint64_t desc_a, uint64_t desc_b,
                                                          int accumulate) {{
-#if ATTNKIT_DEVICE_SM90A
-{shared_shared(n, ptx_type)}
+{shared_check}#if ATTNKIT_DEVICE_SM90A
+{shared_shared(n, ptx_type, k, transposes)}
 #endif
   }}
   template <int TransposeB>
   ATTNKIT_DEVICE ATTNKIT_FORCEINLINE static void register_a(float (&d)[{n // 8}][4], const uint32_t (&a)[4],
                                                            uint64_t desc_b, int accumulate) {{
-#if ATTNKIT_DEVICE_SM90A
-{registers_shared(n, ptx_type)}
-#endif
-  }}
-}};
-''')
-    for cpp_type, ptx_type in FP8_TYPES:
-        for n in WIDTHS:
-            print(f'''template <>
-struct WgmmaOp<{cpp_type}, {n}> {{
-  template <int TransposeA, int TransposeB>
-  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE static void shared_a(float (&d)[{n // 8}][4], uint64_t desc_a, uint64_t desc_b,
-                                                         int accumulate) {{
-    static_assert(TransposeA == 0 && TransposeB == 0, "FP8 operands are K-major only");
-#if ATTNKIT_DEVICE_SM90A
-{shared_shared(n, ptx_type, 32, False)}
-#endif
-  }}
-  template <int TransposeB>
-  ATTNKIT_DEVICE ATTNKIT_FORCEINLINE static void register_a(float (&d)[{n // 8}][4], const uint32_t (&a)[4],
-                                                           uint64_t desc_b, int accumulate) {{
-    static_assert(TransposeB == 0, "FP8 operands are K-major only");
-#if ATTNKIT_DEVICE_SM90A
-{registers_shared(n, ptx_type, 32, False)}
+{register_check}#if ATTNKIT_DEVICE_SM90A
+{registers_shared(n, ptx_type, k, transposes)}
 #endif
   }}
 }};
