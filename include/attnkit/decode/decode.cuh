@@ -52,10 +52,9 @@ int decode_split_count(const DecodeProblem& problem, const DecodeOptions& option
   ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   ATTNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   const int64_t ctas = static_cast<int64_t>(problem.batch) * problem.heads_kv * detail::decode_row_tiles<Config>(problem);
-  // Fill every CTA slot shared memory allows (the runtime keeps 1 KB per CTA), not one CTA per
-  // SM: one CTA per SM keeps too few bytes in flight for HBM (measured on H100: 1.9 TB/s with
-  // one per SM, 2.9 TB/s with two). Below about two blocks per warp a split costs more in its
-  // merge than it gains.
+  // One wave: as many CTAs as shared memory lets the SMs hold at once (the runtime keeps 1 KB
+  // per CTA; the default configs' 132 KB at d=128 allow one per SM). Below about two blocks per
+  // warp a split costs more in its merge than it gains.
   const int ctas_per_sm = smem_per_sm / (Config::kSmemBytes + 1024);
   return choose_num_splits(ctas, sms, ctas_per_sm, problem.cache.capacity(), 2 * Config::kWarps * Config::kBlockN);
 }
