@@ -35,15 +35,6 @@ struct FuzzCase {
   bool bf16;
 };
 
-// Whether this binary holds code for the current GPU (the fuzzer is built for one
-// architecture): a kernel of its own unit must have attributes there.
-__global__ void fuzz_probe_kernel() {}
-bool built_for_this_gpu() {
-  cudaFuncAttributes attributes;
-  const bool built = cudaFuncGetAttributes(&attributes, fuzz_probe_kernel) == cudaSuccess;
-  cudaGetLastError();  // clear the error a missing image leaves
-  return built;
-}
 
 int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
@@ -138,3 +129,16 @@ TEST_CASE("fuzz: random shapes against the float64 reference, forward and backwa
     }
   }
 }
+
+namespace attnkit::testing {
+
+// A kernel of this binary must have attributes on the current GPU.
+__global__ void fuzz_probe_kernel() {}
+bool built_for_this_gpu() {
+  cudaFuncAttributes attributes;
+  const bool built = cudaFuncGetAttributes(&attributes, fuzz_probe_kernel) == cudaSuccess;
+  cudaGetLastError();  // clear the error a missing image leaves
+  return built;
+}
+
+}  // namespace attnkit::testing

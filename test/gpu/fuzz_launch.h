@@ -8,6 +8,10 @@
 
 namespace attnkit::testing {
 
+// Whether this binary holds code for the current GPU (the fuzzer is built for one
+// architecture, cmake/attnkitDevelopment.cmake's ATTNKIT_RUN_ARCHITECTURES).
+bool built_for_this_gpu();
+
 void fuzz_forward(const AttentionProblem& problem);
 void fuzz_backward(const AttentionProblem& problem, const BackwardGradients& grads);
 

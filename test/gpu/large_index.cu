@@ -95,6 +95,8 @@ void run_case(int seqlen_q, int seqlen_k) {
 }  // namespace
 
 TEST_CASE("64-bit indexing: tensors of more than 2^31 elements, forward and backward", "[large]") {
+  if (!built_for_this_gpu())
+    SKIP("built for other architectures than this GPU's (ATTNKIT_RUN_ARCHITECTURES)");
   std::size_t free_bytes = 0, total_bytes = 0;
   ATTNKIT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (free_bytes < (std::size_t(30) << 30)) SKIP("needs about 30 GB of free GPU memory, " << (free_bytes >> 30) << " GB free");
