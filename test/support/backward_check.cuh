@@ -29,6 +29,7 @@
 #include "attnkit/reference/standard_attention.cuh"
 #include "support/device_array.cuh"
 #include "support/forward_check.cuh"
+#include "support/tolerance_rule.h"
 
 namespace attnkit::testing {
 
@@ -114,20 +115,9 @@ void check_backward(int head_dim, const ForwardCase& c, const ForwardLauncher& f
   // gradients. The forward check uses the same rule for O.
   const double gradient_scale =
       std::max({1.0, reference::max_abs(exact.dq), reference::max_abs(exact.dk), reference::max_abs(exact.dv)});
-  auto check_gradient = [gradient_scale](const char* name, const std::vector<double>& actual,
-                                         const std::vector<double>& same, const std::vector<double>& expected) {
-    const double error = reference::max_abs_diff(actual, expected);
-    const double baseline = reference::max_abs_diff(same, expected);
-    const double slack = 1e-3 * gradient_scale;
-    INFO(name << ": max |" << name << " - " << name << "_ref| = " << error << ", same-precision baseline = "
-              << baseline << ", slack = " << slack << ", max |" << name << "_ref| = " << reference::max_abs(expected));
-    CHECK_FALSE(reference::any_nan(actual));  // every element written, no NaN produced
-    CHECK_FALSE(reference::any_nan(same));
-    CHECK(error <= 2.0 * baseline + slack);
-  };
-  check_gradient("dQ", dq, same_precision_dq, exact.dq);
-  check_gradient("dK", dk, same_precision_dk, exact.dk);
-  check_gradient("dV", dv, same_precision_dv, exact.dv);
+  check_tolerance_rule("dQ", dq, same_precision_dq, exact.dq, gradient_scale);
+  check_tolerance_rule("dK", dk, same_precision_dk, exact.dk, gradient_scale);
+  check_tolerance_rule("dV", dv, same_precision_dv, exact.dv, gradient_scale);
 }
 
 // The variant's data is readable on the host and on the device alike (or it has none).
