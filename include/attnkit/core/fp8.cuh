@@ -5,7 +5,7 @@
 // value scaled past the range is clipped, never made infinite).
 //
 // FP8 inputs come with a scale: the stored value is x / scale, and x = scale · stored
-// (quant/block_scale.cuh). These types carry no scale themselves.
+// (quant/fp8_quantize.cuh). These types carry no scale themselves.
 
 #include <cuda_fp8.h>
 

@@ -24,6 +24,8 @@
 // has its own count of query tokens, rows cu_seqlens_q[b] .. cu_seqlens_q[b + 1] − 1 of a
 // packed Q and O (total_q, heads_q, head_dim) and LSE (heads_q, total_q); seqlen_q is then the
 // longest (an upper bound will do), and token t of sequence b sits at L_b − seqlen_q(b) + t.
+// cu_seqlens_q[0] must be 0 (flash-attn's convention): the split-KV partials are indexed by
+// packed row.
 
 #include <cmath>
 #include <cstdint>
@@ -108,7 +110,8 @@ DecodeProblem make_decode_problem(DType dtype, int batch, int heads_q, int seqle
 void set_appended_kv(DecodeProblem& problem, const void* k_new, const void* v_new, int seqlen_new);
 
 // Makes the queries varlen: Q and O packed (total_q, heads_q, head_dim), contiguous, LSE
-// (heads_q, total_q); cu_seqlens_q (batch + 1) on the device; max_seqlen_q the longest.
+// (heads_q, total_q); cu_seqlens_q (batch + 1) on the device, from 0 to total_q; max_seqlen_q
+// the longest.
 void set_varlen_queries(DecodeProblem& problem, const int* cu_seqlens_q, int total_q, int max_seqlen_q);
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@
 #include "../core/error.cuh"
 #include "../core/fp8.cuh"
 #include "../core/launch.cuh"
-#include "../core/math.cuh"
 #include "fp8_quantize.cuh"
 #include "warp_hadamard.cuh"
 
@@ -48,6 +47,14 @@ struct Fp8QuantizeParams {
   bool hadamard;
   RandomSigns signs;
 };
+
+// The rows of this CTA's chunk (grid: chunks, heads).
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int64_t chunk_first_row(const Fp8QuantizeParams& p) {
+  return blockIdx.x * p.chunk_rows;
+}
+ATTNKIT_DEVICE ATTNKIT_FORCEINLINE int64_t chunk_end_row(const Fp8QuantizeParams& p) {
+  return chunk_first_row(p) + p.chunk_rows < p.rows ? chunk_first_row(p) + p.chunk_rows : p.rows;
+}
 
 // This lane's HeadDim / 32 consecutive features of row `row` of head `head`, transformed when asked.
 template <class Element, int HeadDim>
@@ -101,8 +108,7 @@ ATTNKIT_DEVICE void quantize_chunk(const Fp8QuantizeParams& p, int64_t first, in
 template <class Fp8, class Element, int HeadDim, bool PerTensor>
 __global__ void __launch_bounds__(kQuantizeWarps * 32) fp8_block_kernel(const Fp8QuantizeParams p) {
   const int head = blockIdx.y;
-  const int64_t first = blockIdx.x * p.chunk_rows;
-  const int64_t end = first + p.chunk_rows < p.rows ? first + p.chunk_rows : p.rows;
+  const int64_t first = chunk_first_row(p), end = chunk_end_row(p);
   const float amax = chunk_amax<Element, HeadDim>(p, first, end, head);
   if constexpr (PerTensor) {
     if (threadIdx.x == 0) atomicMax(reinterpret_cast<unsigned*>(p.scales), __float_as_uint(amax));
@@ -118,8 +124,7 @@ template <class Fp8, class Element, int HeadDim>
 __global__ void __launch_bounds__(kQuantizeWarps * 32) fp8_quantize_rows_kernel(const Fp8QuantizeParams p) {
   const int head = blockIdx.y;
   const float scale = fp8_scale_for<Fp8>(p.scales[0]);
-  const int64_t first = blockIdx.x * p.chunk_rows;
-  const int64_t end = first + p.chunk_rows < p.rows ? first + p.chunk_rows : p.rows;
+  const int64_t first = chunk_first_row(p), end = chunk_end_row(p);
   quantize_chunk<Fp8, Element, HeadDim>(p, first, end, head, scale);
 }
 
